@@ -1,0 +1,165 @@
+package telemetry
+
+import (
+	"fmt"
+	"time"
+)
+
+// Version is the protocol version every message carries in its "v" field.
+const Version = 1
+
+// MaxPayload is the largest payload accepted, in bytes. Larger payloads are
+// rejected with ReasonTooLarge before any parsing.
+const MaxPayload = 64 << 10
+
+// MaxPort is the highest port number a pile may have.
+const MaxPort = 64
+
+// DefaultRoot is the default topic root.
+const DefaultRoot = "chargers"
+
+// Kind is the kind of a message, given by the last level of its topic.
+type Kind uint8
+
+const (
+	KindUnknown Kind = iota
+	KindStatus
+	KindTelemetry
+	KindEvent
+	KindCmd
+	KindAck
+)
+
+var kindNames = [...]string{"unknown", "status", "telemetry", "event", "cmd", "ack"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// PortState is the state of one port's relay as the pile reports it.
+type PortState string
+
+const (
+	StateIdle     PortState = "idle"
+	StateCharging PortState = "charging"
+	StateClosed   PortState = "closed" // relay open by order of the backend
+	StateFault    PortState = "fault"  // the pile's own protection tripped
+)
+
+// SiteKind is the kind of site a pile stands in.
+type SiteKind string
+
+const (
+	SiteResidential SiteKind = "residential"
+	SiteOpenAir     SiteKind = "open_air"
+)
+
+// EventKind is what an event reports.
+type EventKind string
+
+const (
+	EventSmoke     EventKind = "smoke"
+	EventPlugIn    EventKind = "plug_in"
+	EventPlugOut   EventKind = "plug_out"
+	EventLocalTrip EventKind = "local_trip"
+	EventDoorOpen  EventKind = "door_open"
+)
+
+// Action is what a command orders.
+type Action string
+
+const (
+	ActionClose Action = "close"
+	ActionOpen  Action = "open"
+)
+
+// Status is a pile's birth (Online true) or death (Online false) message,
+// published retained on the status topic. A death carries only V and Online;
+// the other fields are zero then.
+type Status struct {
+	V      int      `json:"v"`
+	TS     int64    `json:"ts,omitempty"`
+	Online bool     `json:"online"`
+	Ports  int      `json:"ports,omitempty"`
+	RatedA float64  `json:"rated_a,omitempty"`
+	FW     string   `json:"fw,omitempty"`
+	Kind   SiteKind `json:"kind,omitempty"`
+}
+
+// Telemetry is one periodic reading of a pile and all its ports.
+type Telemetry struct {
+	V   int    `json:"v"`
+	TS  int64  `json:"ts"`
+	Seq uint32 `json:"seq"`
+	// AmbientC, LeakMA and Smoke are optional; nil means not reported.
+	AmbientC *float64     `json:"ambient_c,omitempty"`
+	Smoke    *bool        `json:"smoke,omitempty"`
+	LeakMA   *float64     `json:"leak_ma,omitempty"`
+	Ports    []PortSample `json:"ports"`
+}
+
+// PortSample is one port's reading inside a Telemetry message. The optional
+// measurements are nil when the pile did not report them; A and TempC are
+// always set when State is StateCharging (the decoder enforces it).
+type PortSample struct {
+	N     int       `json:"n"`
+	State PortState `json:"state"`
+	V     *float64  `json:"v,omitempty"`
+	A     *float64  `json:"a,omitempty"`
+	W     *float64  `json:"w,omitempty"`
+	WH    *float64  `json:"wh,omitempty"`
+	TempC *float64  `json:"temp_c,omitempty"`
+}
+
+// Event is something that happened at a pile now. Port 0 means the whole pile.
+type Event struct {
+	V      int       `json:"v"`
+	TS     int64     `json:"ts"`
+	Port   int       `json:"port"`
+	Kind   EventKind `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Command is an order from the backend to a pile. Port 0 means every port.
+// A retry of a command reuses its ID; a pile executes an ID at most once.
+type Command struct {
+	V      int    `json:"v"`
+	ID     string `json:"id"`
+	TS     int64  `json:"ts"`
+	Port   int    `json:"port"`
+	Action Action `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Ack is a pile's answer to one Command.
+type Ack struct {
+	V     int       `json:"v"`
+	ID    string    `json:"id"`
+	TS    int64     `json:"ts,omitempty"`
+	Port  int       `json:"port"`
+	OK    bool      `json:"ok"`
+	State PortState `json:"state,omitempty"`
+	Err   string    `json:"err,omitempty"`
+}
+
+// Message is one decoded, validated message with where and when it came
+// from. Exactly one of the payload pointers is set, matching Topic.Kind.
+type Message struct {
+	Topic    Topic
+	Received time.Time
+
+	Status    *Status
+	Telemetry *Telemetry
+	Event     *Event
+	Command   *Command
+	Ack       *Ack
+}
+
+// F returns a pointer to v, for building optional fields.
+func F(v float64) *float64 { return &v }
+
+// B returns a pointer to v, for building optional fields.
+func B(v bool) *bool { return &v }
