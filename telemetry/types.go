@@ -156,6 +156,13 @@ type Message struct {
 	Event     *Event
 	Command   *Command
 	Ack       *Ack
+
+	// Invalid is set when the message breaks the protocol only in a way the
+	// safety engine must still see: a charging port whose temp_c or a is
+	// missing or not finite. Storage rejects such a message (it is counted
+	// and kept as rejected), but the engine gets it, with the bad values
+	// nil, so that it can apply its fail-safe close (sensor_fault).
+	Invalid *RejectError
 }
 
 // F returns a pointer to v, for building optional fields.
