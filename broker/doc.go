@@ -1,0 +1,6 @@
+// Package broker runs the embedded MQTT broker (mochi-mqtt) that chargeguard
+// starts in-process when no external broker is configured, so that a single
+// binary serves a single site or a demo. A city deployment uses Mosquitto or
+// EMQX instead (deploy/mosquitto); chargeguard speaks to both the same way,
+// over TCP.
+package broker

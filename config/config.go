@@ -1,0 +1,237 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// Config is the whole configuration of a chargeguard process.
+type Config struct {
+	MQTT    MQTT   `yaml:"mqtt"`
+	Influx  Influx `yaml:"influx"`
+	Spool   Spool  `yaml:"spool"`
+	Ingest  Ingest `yaml:"ingest"`
+	Log     Log    `yaml:"log"`
+	DataDir string `yaml:"data_dir"`
+	HTTP    HTTP   `yaml:"http"`
+}
+
+// MQTT says where piles' messages come from.
+type MQTT struct {
+	// URL of an external broker (tcp://host:1883, ssl://host:8883). Empty
+	// means: start the embedded broker on Listen and connect to it.
+	URL string `yaml:"url"`
+	// Listen is the embedded broker's TCP address; unused with an external broker.
+	Listen   string `yaml:"listen"`
+	ClientID string `yaml:"client_id"`
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	// TopicRoot is the first topic level of every pile topic.
+	TopicRoot string        `yaml:"topic_root"`
+	KeepAlive time.Duration `yaml:"keepalive"`
+}
+
+// Influx says where readings are stored. For InfluxDB 1.8 the bucket is
+// "database/retention-policy" and the token "user:password" or empty.
+type Influx struct {
+	URL          string        `yaml:"url"`
+	Token        Secret        `yaml:"token"`
+	Org          string        `yaml:"org"`
+	Bucket       string        `yaml:"bucket"`
+	BatchRecords int           `yaml:"batch_records"`
+	BatchBytes   int           `yaml:"batch_bytes"`
+	Timeout      time.Duration `yaml:"timeout"`
+}
+
+// Spool bounds the write-ahead log between MQTT and InfluxDB.
+type Spool struct {
+	// MaxBytes is the disk quota of readings not yet in InfluxDB. When it is
+	// reached chargeguard stops acking and the broker holds the backlog.
+	MaxBytes int64 `yaml:"max_bytes"`
+}
+
+// Ingest tunes the pipeline from MQTT to the spool.
+type Ingest struct {
+	// Workers decode in parallel; messages of one pile always go to the same
+	// worker so the safety engine sees them in arrival order.
+	Workers int `yaml:"workers"`
+	// MaxClockSkew: telemetry whose ts is further than this from chargeguard's
+	// clock is stored at receive time instead, and counted.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
+	// QueueSize bounds the messages between MQTT and the spool. It should be
+	// above the broker's in-flight window for this client.
+	QueueSize int `yaml:"queue_size"`
+}
+
+// Log sets the logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // auto (pretty on a terminal), json, console
+}
+
+// HTTP is the address of /metrics, /healthz, /readyz and the API.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// Secret is a string that never prints itself.
+type Secret string
+
+// String hides the secret from fmt and loggers.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// MarshalYAML hides the secret when a config is dumped.
+func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// Default returns the configuration used when a field is not set.
+func Default() Config {
+	return Config{
+		MQTT: MQTT{
+			Listen:    "127.0.0.1:1883",
+			ClientID:  "chargeguard",
+			TopicRoot: telemetry.DefaultRoot,
+			KeepAlive: 30 * time.Second,
+		},
+		Influx: Influx{
+			URL:          "http://127.0.0.1:8086",
+			Org:          "chargeguard",
+			Bucket:       "chargeguard/autogen",
+			BatchRecords: 5000,
+			BatchBytes:   4 << 20,
+			Timeout:      10 * time.Second,
+		},
+		Spool:   Spool{MaxBytes: 1 << 30},
+		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192},
+		Log:     Log{Level: "info", Format: "auto"},
+		DataDir: "./data",
+		HTTP:    HTTP{Addr: "127.0.0.1:9466"},
+	}
+}
+
+// Load reads a YAML file over the defaults. Unknown fields are errors, so a
+// typo never silently leaves a safety setting at its default.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := Parse(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes YAML into cfg, keeping the values of fields it does not set.
+func Parse(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// FieldError is a configuration error about one field, named by its YAML path.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate checks every field and returns all problems at once, each naming
+// its field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, a...)})
+	}
+	if c.MQTT.URL != "" {
+		u, err := url.Parse(c.MQTT.URL)
+		switch {
+		case err != nil:
+			bad("mqtt.url", "not a URL")
+		case u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts" && u.Scheme != "ws" && u.Scheme != "wss":
+			bad("mqtt.url", "scheme %q is not one of tcp, ssl, tls, mqtt, mqtts, ws, wss", u.Scheme)
+		case u.Host == "":
+			bad("mqtt.url", "no host")
+		case u.User != nil:
+			bad("mqtt.url", "must not hold credentials; use mqtt.username and mqtt.password")
+		}
+	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
+		bad("mqtt.listen", "want host:port for the embedded broker: %v", err)
+	}
+	if c.MQTT.ClientID == "" || len(c.MQTT.ClientID) > 23*4 {
+		bad("mqtt.client_id", "must be 1 to 92 characters")
+	}
+	if !telemetry.ValidID(c.MQTT.TopicRoot) {
+		bad("mqtt.topic_root", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	if c.MQTT.KeepAlive < time.Second {
+		bad("mqtt.keepalive", "must be at least 1s")
+	}
+	if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("influx.url", "want http(s)://host:port")
+	} else if u.User != nil {
+		bad("influx.url", "must not hold credentials; use influx.token")
+	}
+	if c.Influx.Bucket == "" {
+		bad("influx.bucket", "must be set (InfluxDB 1.8: database/retention-policy)")
+	}
+	if c.Influx.BatchRecords < 1 {
+		bad("influx.batch_records", "must be at least 1")
+	}
+	if c.Influx.BatchBytes < 1024 {
+		bad("influx.batch_bytes", "must be at least 1024")
+	}
+	if c.Influx.Timeout < 100*time.Millisecond {
+		bad("influx.timeout", "must be at least 100ms")
+	}
+	if c.Spool.MaxBytes < 1<<20 {
+		bad("spool.max_bytes", "must be at least 1 MiB")
+	}
+	if c.Ingest.Workers < 1 || c.Ingest.Workers > 256 {
+		bad("ingest.workers", "must be 1 to 256")
+	}
+	if c.Ingest.MaxClockSkew < time.Second {
+		bad("ingest.max_clock_skew", "must be at least 1s")
+	}
+	if c.Ingest.QueueSize < 16 {
+		bad("ingest.queue_size", "must be at least 16")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		bad("log.format", "%q is not one of auto, json, console", c.Log.Format)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must be set: the spool and the latched ports live there")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		bad("http.addr", "want host:port: %v", err)
+	}
+	return errors.Join(errs...)
+}
