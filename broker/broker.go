@@ -8,14 +8,16 @@ import (
 	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	mochiauth "github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+
+	"github.com/chargeguard/chargeguard/broker/auth"
 )
 
 // Options configures the embedded broker. The zero value listens on
-// 127.0.0.1:1883 and allows anonymous clients.
+// 127.0.0.1:1883 and allows anonymous clients to publish and read anything.
 type Options struct {
 	// Addr is the TCP address to listen on; default 127.0.0.1:1883. Port 0
 	// picks a free port (see Broker.Addr).
@@ -27,8 +29,14 @@ type Options struct {
 	MaxInflight int
 	// MaxWritesPending bounds a client's outbound buffer; default 1<<16.
 	MaxWritesPending int
-	Logger           zerolog.Logger
-	Registerer       prometheus.Registerer
+	// Auth turns on authentication and the topic ACL when
+	// Auth.PasswordFile is set: the same Mosquitto password file and the
+	// same rules as deploy/mosquitto (see package broker/auth). The hook
+	// logs with the broker's Logger; its Registerer defaults to the
+	// broker's.
+	Auth       auth.Options
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Broker is a running embedded broker.
@@ -62,7 +70,20 @@ func New(o Options) (*Broker, error) {
 		InlineClient:           false,
 		SysTopicResendInterval: 0,
 	})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if o.Auth.PasswordFile != "" {
+		ao := o.Auth
+		ao.Logger = o.Logger.With().Str("component", "broker").Logger()
+		if ao.Registerer == nil {
+			ao.Registerer = o.Registerer
+		}
+		hook, err := auth.NewHook(ao)
+		if err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		if err := srv.AddHook(hook, nil); err != nil {
+			return nil, fmt.Errorf("broker: add auth hook: %w", err)
+		}
+	} else if err := srv.AddHook(new(mochiauth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
 	ln, err := net.Listen("tcp", o.Addr)
@@ -94,8 +115,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	b.log.Info().Str("addr", b.addr).Msg("embedded MQTT broker listening")
 	<-ctx.Done()
+	if b.done.Swap(true) {
+		return nil
+	}
 	err := b.srv.Close()
-	b.done.Store(true)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("broker: close: %w", err)
 	}
@@ -122,4 +145,13 @@ func (b *Broker) collectors() []prometheus.Collector {
 		counter("chargeguard_broker_inflight_dropped_total", "QoS messages the embedded broker dropped because a client's in-flight store was full.",
 			func() float64 { return float64(atomic.LoadInt64(&info.InflightDropped)) }),
 	}
+}
+
+// Close releases the listener of a broker that never ran (a failed start);
+// Run closes it itself.
+func (b *Broker) Close() error {
+	if b.done.Swap(true) {
+		return nil
+	}
+	return b.srv.Close()
 }

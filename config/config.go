@@ -13,18 +13,53 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/chargeguard/chargeguard/alerting"
 	"github.com/chargeguard/chargeguard/telemetry"
 )
 
 // Config is the whole configuration of a chargeguard process.
 type Config struct {
-	MQTT    MQTT   `yaml:"mqtt"`
-	Influx  Influx `yaml:"influx"`
-	Spool   Spool  `yaml:"spool"`
-	Ingest  Ingest `yaml:"ingest"`
-	Log     Log    `yaml:"log"`
-	DataDir string `yaml:"data_dir"`
-	HTTP    HTTP   `yaml:"http"`
+	MQTT     MQTT     `yaml:"mqtt"`
+	Influx   Influx   `yaml:"influx"`
+	Spool    Spool    `yaml:"spool"`
+	Ingest   Ingest   `yaml:"ingest"`
+	Log      Log      `yaml:"log"`
+	DataDir  string   `yaml:"data_dir"`
+	HTTP     HTTP     `yaml:"http"`
+	Alerting Alerting `yaml:"alerting"`
+	API      API      `yaml:"api"`
+}
+
+// Alerting configures the safety engine and who it tells.
+type Alerting struct {
+	// Rules are the thresholds of the safety policy: defaults, then
+	// overrides per site kind and per site. A reload (SIGHUP or the API)
+	// re-reads them from the file without forgetting any state.
+	Rules alerting.Rules `yaml:"rules"`
+	// Alertmanagers are base URLs (http://host:9093). Empty: alerts go to
+	// the log.
+	Alertmanagers []string `yaml:"alertmanagers"`
+	// ResendInterval re-posts active alerts so Alertmanager never times
+	// them out.
+	ResendInterval time.Duration `yaml:"resend_interval"`
+	// BoardURL is the Grafana base URL that alerts link to.
+	BoardURL string `yaml:"board_url"`
+	// RunbookURL is where docs/runbooks is published.
+	RunbookURL string `yaml:"runbook_url"`
+}
+
+// API holds the operator API's tokens. With none, reads are open and every
+// change is refused.
+type API struct {
+	Tokens []APIToken `yaml:"tokens"`
+}
+
+// APIToken is one bearer token: viewer reads, operator also resets ports
+// and acknowledges alerts.
+type APIToken struct {
+	Name  string `yaml:"name"`
+	Token Secret `yaml:"token"`
+	Role  string `yaml:"role"`
 }
 
 // MQTT says where piles' messages come from.
@@ -121,6 +156,11 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "auto"},
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "127.0.0.1:9466"},
+		Alerting: Alerting{
+			Rules:          alerting.DefaultRules(),
+			ResendInterval: time.Minute,
+			RunbookURL:     "https://github.com/chargeguard/chargeguard/blob/main",
+		},
 	}
 }
 
@@ -232,6 +272,34 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "want host:port: %v", err)
+	}
+	if err := c.Alerting.Rules.Validate(); err != nil {
+		errs = append(errs, &FieldError{Field: "alerting.rules", Err: err})
+	}
+	for i, u := range c.Alerting.Alertmanagers {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(fmt.Sprintf("alerting.alertmanagers[%d]", i), "want http(s)://host:port")
+		}
+	}
+	if c.Alerting.ResendInterval < time.Second {
+		bad("alerting.resend_interval", "must be at least 1s")
+	}
+	if c.Alerting.BoardURL != "" {
+		if p, err := url.Parse(c.Alerting.BoardURL); err != nil || p.Host == "" {
+			bad("alerting.board_url", "want http(s)://host[:port][/path]")
+		}
+	}
+	for i, t := range c.API.Tokens {
+		field := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Name == "" {
+			bad(field+".name", "must be set: it names the operator in the audit")
+		}
+		if len(t.Token) < 16 {
+			bad(field+".token", "must be at least 16 characters")
+		}
+		if t.Role != "viewer" && t.Role != "operator" {
+			bad(field+".role", "%q is not viewer or operator", t.Role)
+		}
 	}
 	return errors.Join(errs...)
 }

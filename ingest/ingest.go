@@ -1,0 +1,422 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/chargeguard/chargeguard/ingest/spool"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// Spool is where a message is made durable before it is acked. Append must
+// return only once every record is on disk (fsynced), and must wrap
+// spool.ErrFull when the disk quota refuses them. Append does not keep recs.
+type Spool interface {
+	Append(recs [][]byte) error
+}
+
+// Observer is the safety engine's side of ingest: it gets every decoded
+// message, in arrival order for each pile, straight from the broker. Observe
+// must not block for long; it may keep the message.
+type Observer interface {
+	Observe(m telemetry.Message)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(m telemetry.Message)
+
+// Observe calls f(m).
+func (f ObserverFunc) Observe(m telemetry.Message) { f(m) }
+
+// Options configures an Ingester. Spool is required; the rest default.
+type Options struct {
+	BrokerURL string // default tcp://127.0.0.1:1883
+	ClientID  string // storage session's client id, fixed so the broker keeps its session; default "chargeguard"
+	Username  string
+	Password  string
+	KeepAlive time.Duration // default 30s
+	Root      string        // topic root, default telemetry.DefaultRoot
+
+	// Workers decode in parallel; a pile's messages always go to the same
+	// worker. Default 2.
+	Workers int
+	// QueueSize bounds the messages between the broker and the spool. It
+	// should exceed the broker's in-flight window for this client, so the
+	// MQTT reader never waits on the disk. Default 8192.
+	QueueSize int
+	// MaxBatch bounds one group commit. Default 2048 messages.
+	MaxBatch int
+	// MaxClockSkew: a message whose ts is further than this from our clock
+	// is stored at its receive time. Default 5m.
+	MaxClockSkew time.Duration
+
+	Spool    Spool
+	Observer Observer // the safety engine; nil: no live session
+
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Ingester runs the storage and live MQTT sessions.
+type Ingester struct {
+	o       Options
+	log     zerolog.Logger
+	rejLog  zerolog.Logger // sampled: a flood of bad input must not flood the log
+	m       *metrics
+	workers []chan inbound
+	commit  chan pending
+
+	storeConnected atomic.Bool
+	liveConnected  atomic.Bool
+	spoolBlocked   atomic.Bool
+}
+
+// inbound is a message as it came off the wire.
+type inbound struct {
+	topic    string
+	payload  []byte
+	ack      func()
+	received time.Time
+}
+
+// pending is a spool record waiting for its group commit, with the ack to
+// send once it is durable.
+type pending struct {
+	rec []byte
+	ack func()
+}
+
+// New checks the options and builds an Ingester; Run connects.
+func New(o Options) (*Ingester, error) {
+	if o.Spool == nil {
+		return nil, errors.New("ingest: Options.Spool is required")
+	}
+	if o.BrokerURL == "" {
+		o.BrokerURL = "tcp://127.0.0.1:1883"
+	}
+	if o.ClientID == "" {
+		o.ClientID = "chargeguard"
+	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.Root == "" {
+		o.Root = telemetry.DefaultRoot
+	}
+	if !telemetry.ValidID(o.Root) {
+		return nil, fmt.Errorf("ingest: topic root %q must match [A-Za-z0-9_-]{1,64}", o.Root)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 8192
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 2048
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = 5 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	in := &Ingester{
+		o:      o,
+		log:    o.Logger.With().Str("component", "ingest").Logger(),
+		m:      newMetrics(o.Registerer),
+		commit: make(chan pending, o.QueueSize),
+	}
+	in.rejLog = in.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
+	per := max(o.QueueSize/o.Workers, 16)
+	for range o.Workers {
+		in.workers = append(in.workers, make(chan inbound, per))
+	}
+	return in, nil
+}
+
+// Ready reports whether the storage session (and the live one, when there is
+// an observer) is connected.
+func (in *Ingester) Ready() error {
+	if !in.storeConnected.Load() {
+		return errors.New("MQTT storage session not connected")
+	}
+	if in.o.Observer != nil && !in.liveConnected.Load() {
+		return errors.New("MQTT live session not connected")
+	}
+	return nil
+}
+
+// SpoolBlocked reports whether messages are being held unacked because the
+// spool refuses them (full or failing).
+func (in *Ingester) SpoolBlocked() bool { return in.spoolBlocked.Load() }
+
+// Run connects both sessions and processes messages until ctx is done. On
+// return every goroutine it started has exited; messages not yet durable are
+// not acked, so the broker delivers them again.
+func (in *Ingester) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	// Sinks first, sources last (Telegraf's agent order), so shutdown drains.
+	commitDone := make(chan struct{})
+	go func() {
+		defer close(commitDone)
+		in.runCommitter(ctx)
+	}()
+	for i, ch := range in.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.runWorker(ctx, i, ch)
+		}()
+	}
+
+	store := paho.NewClient(in.clientOptions(in.o.ClientID, false, &in.storeConnected, in.onStoreMessage))
+	store.Connect() // with ConnectRetry it keeps trying in the background
+	var live paho.Client
+	if in.o.Observer != nil {
+		live = paho.NewClient(in.clientOptions(in.o.ClientID+"-live", true, &in.liveConnected, in.onLiveMessage))
+		live.Connect()
+	}
+	<-ctx.Done()
+	// Stop the sources: no more handler calls once Disconnect returns.
+	if live != nil {
+		live.Disconnect(250)
+	}
+	store.Disconnect(250)
+	for _, ch := range in.workers {
+		close(ch)
+	}
+	wg.Wait()
+	close(in.commit)
+	<-commitDone
+	return nil
+}
+
+func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, h paho.MessageHandler) *paho.ClientOptions {
+	session := "storage"
+	if live {
+		session = "live"
+	}
+	log := in.log.With().Str("session", session).Logger()
+	opts := paho.NewClientOptions().
+		AddBroker(in.o.BrokerURL).
+		SetClientID(id).
+		SetUsername(in.o.Username).
+		SetPassword(in.o.Password).
+		SetKeepAlive(in.o.KeepAlive).
+		SetPingTimeout(10 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		// The live session needs no history: the engine wants what is
+		// happening now. The storage session must keep what we have not acked.
+		SetCleanSession(live).
+		// Handlers run one at a time in paho's router goroutine, which keeps
+		// each pile's messages in order; they only enqueue.
+		SetOrderMatters(true).
+		SetAutoAckDisabled(!live).
+		SetOnConnectHandler(func(c paho.Client) {
+			filter := in.o.Root + "/#"
+			// Subscribing again on every connect covers a broker that lost
+			// the session (restarted without persistence).
+			tok := c.Subscribe(filter, 1, h)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				log.Error().Err(tok.Error()).Str("filter", filter).Msg("subscribe failed; reconnecting")
+				c.Disconnect(0)
+				return
+			}
+			connected.Store(true)
+			in.m.connected.WithLabelValues(session).Set(1)
+			log.Info().Str("broker", redactURL(in.o.BrokerURL)).Str("filter", filter).Msg("MQTT connected and subscribed")
+		}).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			connected.Store(false)
+			in.m.connected.WithLabelValues(session).Set(0)
+			in.m.connectionLost.WithLabelValues(session).Inc()
+			log.Warn().Err(err).Msg("MQTT connection lost; reconnecting")
+		})
+	return opts
+}
+
+// onStoreMessage is the storage session's handler. It only routes the
+// message to its pile's worker; if the workers are behind it blocks, which
+// stops paho reading the socket: back-pressure reaches the broker, which
+// holds the backlog.
+func (in *Ingester) onStoreMessage(_ paho.Client, msg paho.Message) {
+	ib := inbound{topic: msg.Topic(), payload: msg.Payload(), received: in.o.Now()}
+	if msg.Qos() > 0 {
+		ib.ack = msg.Ack
+	}
+	in.m.received.Inc()
+	in.workers[in.shard(ib.topic)] <- ib
+}
+
+// shard picks the worker for a topic by its site/pile part, so one pile's
+// messages stay in order.
+func (in *Ingester) shard(topic string) int {
+	if len(in.workers) == 1 {
+		return 0
+	}
+	if i := strings.LastIndexByte(topic, '/'); i > 0 {
+		topic = topic[:i]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(topic))
+	return int(h.Sum32() % uint32(len(in.workers)))
+}
+
+// onLiveMessage feeds the safety engine. It decodes on paho's router
+// goroutine, in arrival order, and never touches the disk.
+func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
+	m, err := telemetry.DecodeTopic(in.o.Root, msg.Topic(), msg.Payload(), in.o.Now())
+	if err != nil && m.Invalid == nil {
+		return // counted and kept by the storage session
+	}
+	if m.Command != nil {
+		return // our own commands echo back through root/#
+	}
+	in.o.Observer.Observe(m)
+}
+
+func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {
+	buf := make([]byte, 0, 4096)
+	for ib := range ch {
+		buf = in.encode(buf[:0], ib)
+		if len(buf) == 0 {
+			// Nothing to store (our own command echo): ack at once.
+			if ib.ack != nil {
+				ib.ack()
+			}
+			continue
+		}
+		rec := spool.EncodeRecord(nil, ib.received, buf)
+		select {
+		case in.commit <- pending{rec: rec, ack: ib.ack}:
+		case <-ctx.Done():
+			// Shutting down: not durable, not acked; the broker redelivers.
+			// Keep draining so the paho handler never blocks on close.
+		}
+	}
+}
+
+// encode decodes one message and appends its line protocol (a rejected
+// message becomes a `rejected` point).
+func (in *Ingester) encode(dst []byte, ib inbound) []byte {
+	m, err := telemetry.DecodeTopic(in.o.Root, ib.topic, ib.payload, ib.received)
+	if err != nil {
+		var rej *telemetry.RejectError
+		if !errors.As(err, &rej) {
+			rej = &telemetry.RejectError{Reason: telemetry.ReasonBadJSON, Detail: err.Error()}
+		}
+		kind := telemetry.KindUnknown
+		if t, terr := telemetry.ParseTopic(in.o.Root, ib.topic); terr == nil {
+			kind = t.Kind
+		}
+		in.m.rejected.WithLabelValues(string(rej.Reason)).Inc()
+		in.rejLog.Warn().Str("reason", string(rej.Reason)).Str("field", rej.Field).
+			Str("detail", rej.Detail).Int("size", len(ib.payload)).
+			Msg("message rejected; kept in measurement rejected")
+		return appendRejected(dst, rej.Reason, kind, ib.topic, ib.payload, rej.Detail, ib.received)
+	}
+	if m.Command != nil {
+		return dst
+	}
+	in.m.messages.WithLabelValues(m.Topic.Kind.String()).Inc()
+	if m.Telemetry != nil {
+		in.m.portSamples.Add(float64(len(m.Telemetry.Ports)))
+	}
+	dst, skewed := appendMessage(dst, &m, in.o.MaxClockSkew)
+	if skewed {
+		in.m.skewed.Inc()
+	}
+	return dst
+}
+
+// runCommitter group-commits records to the spool and acks them once they
+// are durable. While the spool refuses (full, or a disk error) it holds the
+// batch and retries: nothing is acked, so the broker stops sending once its
+// in-flight window is full and keeps the backlog.
+func (in *Ingester) runCommitter(ctx context.Context) {
+	batch := make([]pending, 0, in.o.MaxBatch)
+	recs := make([][]byte, 0, in.o.MaxBatch)
+	for p := range in.commit {
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < in.o.MaxBatch {
+			select {
+			case p, ok := <-in.commit:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		recs = recs[:0]
+		for _, p := range batch {
+			recs = append(recs, p.rec)
+		}
+		in.m.queue.Set(float64(len(in.commit)))
+		if !in.appendDurably(ctx, recs) {
+			continue // shutting down with the batch unacked
+		}
+		for _, p := range batch {
+			if p.ack != nil {
+				p.ack()
+			}
+		}
+		in.m.acked.Add(float64(len(batch)))
+	}
+}
+
+func (in *Ingester) appendDurably(ctx context.Context, recs [][]byte) bool {
+	backoff := 50 * time.Millisecond
+	for {
+		err := in.o.Spool.Append(recs)
+		if err == nil {
+			if in.spoolBlocked.Swap(false) {
+				in.m.blocked.Set(0)
+				in.log.Info().Msg("spool accepts again; acking resumed")
+			}
+			return true
+		}
+		if !in.spoolBlocked.Swap(true) {
+			in.m.blocked.Set(1)
+			ev := in.log.Error()
+			if errors.Is(err, spool.ErrFull) {
+				ev = in.log.Warn()
+			}
+			ev.Err(err).Int("batch", len(recs)).Msg("spool refuses messages; holding them unacked, the broker keeps the backlog")
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// redactURL drops credentials from a URL for logging.
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "<redacted>" + s[i:]
+		}
+	}
+	return s
+}
