@@ -1,0 +1,36 @@
+// Package spool is the durable write-ahead log between the MQTT subscriber
+// and InfluxDB: a message is acked to the broker only once its record is
+// fsynced here, and a record leaves the spool only once InfluxDB accepted it,
+// so telemetry survives InfluxDB outages and SIGKILL restarts (at-least-once;
+// InfluxDB points are idempotent, so a re-write after a crash is harmless).
+//
+// # Records
+//
+// A record is an 8-byte big-endian receive time in Unix nanoseconds followed
+// by one or more InfluxDB line-protocol lines separated by '\n' (see
+// EncodeRecord and DecodeRecord). The spool itself treats records as opaque
+// bytes.
+//
+// # Indexes
+//
+// Records get consecutive indexes that keep growing across restarts. The
+// appender calls Append (one group commit: write, one fsync); the writer calls
+// Next from FirstIndex, writes the batch to InfluxDB, then Trim(first+n).
+//
+// # On disk
+//
+// Dir holds wal/ (segment files of github.com/tidwall/wal; every entry is a
+// CRC-32C followed by the record) and cursor (the first unwritten index,
+// rewritten in place on every Trim without fsync: if it is lost or torn, the
+// spool falls back to the oldest record still on disk, which re-writes
+// records InfluxDB already has; that is harmless).
+//
+// Trimmed records are freed lazily: tidwall/wal's TruncateFront rewrites the
+// rest of the segment that holds the new first index, so the spool calls it
+// only once a segment's worth of trimmed records is on disk
+// (docs/benchmarks-spool.md has the measurement).
+//
+// A record half-written when the process or the machine died (a torn tail)
+// was never acked; Open cuts the last segment back to its last valid entry
+// (tidwall/wal itself refuses to open such a log).
+package spool

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package testenv
+
+import "syscall"
+
+// sysProcAttr has no parent-death signal outside Linux: there, a server can
+// outlive a test binary that dies without running t.Cleanup.
+func sysProcAttr() *syscall.SysProcAttr { return nil }
