@@ -1,0 +1,547 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/chargeguard/chargeguard/alerting/notify"
+	lp "github.com/chargeguard/chargeguard/lineproto"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// Publisher sends a command to a pile (QoS 1). It must not block: the
+// engine's goroutine calls it on the path of every cut. An error is logged;
+// the engine resends the command with the same id after its ack timeout,
+// so a publish that fails is retried, never dropped.
+type Publisher interface {
+	Publish(topic string, payload []byte) error
+}
+
+// PublisherFunc adapts a function to Publisher.
+type PublisherFunc func(topic string, payload []byte) error
+
+// Publish calls f.
+func (f PublisherFunc) Publish(topic string, payload []byte) error { return f(topic, payload) }
+
+// Notifier tells people. notify.Notifier is the real one. Fire and Resolve
+// must not block.
+type Notifier interface {
+	Fire(notify.Alert)
+	Resolve(notify.Alert)
+}
+
+// Recorder stores line-protocol points (alerts and audit records) for the
+// boards. It must not block: storage trouble never delays a cut.
+type Recorder interface {
+	Record(lines []byte)
+}
+
+// ServiceOptions configures a Service. Publisher is required.
+type ServiceOptions struct {
+	Rules  Rules // zero: DefaultRules
+	Engine EngineOptions
+
+	// StatePath is the file the latched ports, open alerts and commands
+	// awaiting their ack are kept in across restarts; "" keeps nothing.
+	StatePath string
+
+	Publisher Publisher
+	Notifier  Notifier // nil: alerts are only logged and stored
+	Recorder  Recorder // nil: alerts and audit are only logged
+
+	// BoardURL is the Grafana base URL; alerts link to the port's board.
+	BoardURL string
+
+	// TickInterval is how often time-driven rules run (ack timeouts,
+	// staleness); default 100ms.
+	TickInterval time.Duration
+	// QueueSize bounds the messages waiting for the engine; default 65536.
+	// A full queue blocks the caller (ingest's live session): the engine
+	// never drops a message.
+	QueueSize int
+
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Service runs the engine in one goroutine and does what its actions say:
+// publishes commands, notifies, records, persists. Its query and control
+// methods are safe from any goroutine.
+type Service struct {
+	o      ServiceOptions
+	log    zerolog.Logger
+	engine *Engine
+	inbox  chan telemetry.Message
+	calls  chan func()
+	m      *serviceMetrics
+	buf    []byte
+
+	sentAt map[string]time.Time // first send of each command awaiting its ack, for the ack latency
+	online map[[2]string]bool   // piles by (site, pile): online per their last status message
+}
+
+// NewService builds the engine and restores the state kept in StatePath.
+func NewService(o ServiceOptions) (*Service, error) {
+	if o.Publisher == nil {
+		return nil, errors.New("alerting: ServiceOptions.Publisher is required")
+	}
+	if o.Rules.Defaults == (Thresholds{}) {
+		o.Rules = DefaultRules()
+	}
+	if o.TickInterval <= 0 {
+		o.TickInterval = 100 * time.Millisecond
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 65536
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	e, err := NewEngine(o.Rules, o.Engine)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		o:      o,
+		log:    o.Logger.With().Str("component", "alerting").Logger(),
+		engine: e,
+		inbox:  make(chan telemetry.Message, o.QueueSize),
+		calls:  make(chan func()),
+		m:      newServiceMetrics(o.Registerer),
+		sentAt: map[string]time.Time{},
+		online: map[[2]string]bool{},
+	}
+	if o.StatePath != "" {
+		if err := s.restore(); err != nil {
+			return nil, err
+		}
+	}
+	s.updateGauges()
+	return s, nil
+}
+
+func (s *Service) restore() error {
+	b, err := os.ReadFile(s.o.StatePath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("alerting: read state %s: %w", s.o.StatePath, err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		// A corrupt state file must stop the start: guessing could reopen
+		// a latched port.
+		return fmt.Errorf("alerting: state %s is corrupt (move it aside only after checking every latched port on site): %w", s.o.StatePath, err)
+	}
+	if err := s.engine.Restore(st); err != nil {
+		return fmt.Errorf("alerting: restore state %s: %w", s.o.StatePath, err)
+	}
+	n := 0
+	for _, v := range s.engine.Ports(PortFilter{State: ControlLatched}) {
+		_ = v
+		n++
+	}
+	s.log.Info().Int("latched_ports", n).Int("piles", len(st.Piles)).Msg("restored safety state")
+	return nil
+}
+
+// Observe hands a decoded message to the engine. It blocks only while the
+// engine's queue is full: messages are never dropped.
+func (s *Service) Observe(m telemetry.Message) {
+	select {
+	case s.inbox <- m:
+	default:
+		s.m.queueFull.Inc()
+		s.inbox <- m
+	}
+}
+
+// Run owns the engine until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(s.o.TickInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.persist()
+			return nil
+		case m := <-s.inbox:
+			if m.Status != nil {
+				s.pileStatus(m.Topic.Site, m.Topic.Pile, m.Status.Online)
+			}
+			s.apply(s.engine.Observe(s.o.Now(), m))
+			s.m.queue.Set(float64(len(s.inbox)))
+		case <-tick.C:
+			s.apply(s.engine.Tick(s.o.Now()))
+		case f := <-s.calls:
+			f()
+		}
+	}
+}
+
+// do runs f on the engine's goroutine and waits for it.
+func (s *Service) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case s.calls <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// apply carries out the engine's actions in order: commands first, so that
+// nothing (not a notification, not the disk) stands before a cut.
+func (s *Service) apply(actions []Action) {
+	if len(actions) == 0 {
+		return
+	}
+	changed := false
+	for _, a := range actions {
+		if c, ok := a.(SendCommand); ok {
+			s.sendCommand(c)
+			changed = true
+		}
+	}
+	for _, a := range actions {
+		switch a := a.(type) {
+		case AlertFired:
+			s.alert(a.Alert, true)
+			changed = true
+		case AlertResolved:
+			s.alert(a.Alert, false)
+			changed = true
+		case Audit:
+			s.audit(a.Record)
+			changed = true
+		case Info:
+			s.log.Info().Str("kind", a.Kind).Str("site", a.Site).Str("pile", a.Pile).Int("port", a.Port).Str("detail", a.Detail).Msg("info event")
+			s.record(func(b []byte) []byte {
+				b = append(b, "audit,action="...)
+				b = lp.Tag(b, a.Kind)
+				b = appendPileTags(b, a.Site, a.Pile)
+				b = append(b, " port="...)
+				b = strconv.AppendInt(b, int64(a.Port), 10)
+				b = append(b, 'i')
+				b = lp.Str(b, "actor", "rule:"+a.Kind, 64)
+				b = lp.Str(b, "reason", a.Detail, 256)
+				return lp.Time(b, a.At.UnixNano())
+			})
+		}
+	}
+	if changed {
+		s.persist()
+		s.updateGauges()
+	}
+}
+
+func (s *Service) sendCommand(c SendCommand) {
+	payload, err := telemetry.Encode(&c.Cmd)
+	if err != nil {
+		// Cannot happen for a command the engine built; if it does, the
+		// ack timeout resends and close_failed pages someone.
+		s.log.Error().Err(err).Str("id", c.Cmd.ID).Msg("encode command")
+		return
+	}
+	now := s.o.Now()
+	action := string(c.Cmd.Action)
+	err = s.o.Publisher.Publish(c.Topic.String(), payload)
+	ev := s.log.Info()
+	if c.Cmd.Action == telemetry.ActionClose {
+		ev = s.log.Warn()
+	}
+	if err != nil {
+		ev = s.log.Error().Err(err)
+	}
+	ev.Str("site", c.Topic.Site).Str("pile", c.Topic.Pile).Int("port", c.Cmd.Port).
+		Str("action", action).Str("reason", c.Cmd.Reason).Str("id", c.Cmd.ID).Int("attempt", c.Attempt).
+		Msg("command sent")
+	if c.Attempt <= 1 {
+		s.sentAt[c.Cmd.ID] = now
+		s.m.commandsSent.WithLabelValues(action).Inc()
+		if !c.DetectedAt.IsZero() {
+			s.m.detectToCmd.Observe(now.Sub(c.DetectedAt).Seconds())
+		}
+	} else {
+		s.m.commandsRetried.Inc()
+	}
+}
+
+func (s *Service) notifyAlert(a Alert) notify.Alert {
+	ann := a.Annotations()
+	if s.o.BoardURL != "" {
+		q := url.Values{"var-site": {a.Site}, "var-pile": {a.Pile}, "var-port": {strconv.Itoa(a.Port)}}
+		ann["board_url"] = s.o.BoardURL + "/d/chargeguard-port/port?" + q.Encode()
+	}
+	return notify.Alert{Labels: a.Labels(), Annotations: ann, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
+}
+
+func (s *Service) alert(a Alert, firing bool) {
+	state := "resolved"
+	ev := s.log.Info()
+	if firing {
+		state = "firing"
+		s.m.alerts.WithLabelValues(a.Name.String(), string(a.Severity)).Inc()
+		if a.Severity == SeverityCritical {
+			ev = s.log.Error()
+		} else {
+			ev = s.log.Warn()
+		}
+	}
+	ev.Str("alertname", a.Name.String()).Str("severity", string(a.Severity)).Str("site", a.Site).
+		Str("pile", a.Pile).Int("port", a.Port).Float64("value", a.Value).Str("state", state).Msg(a.Summary)
+	if s.o.Notifier != nil {
+		if firing {
+			s.o.Notifier.Fire(s.notifyAlert(a))
+		} else {
+			s.o.Notifier.Resolve(s.notifyAlert(a))
+		}
+	}
+	at := a.StartsAt
+	if !firing && !a.EndsAt.IsZero() {
+		at = a.EndsAt
+	}
+	s.record(func(b []byte) []byte {
+		b = append(b, "alert,alertname="...)
+		b = lp.Tag(b, a.Name.String())
+		b = appendPileTags(b, a.Site, a.Pile)
+		b = append(b, ",severity="...)
+		b = lp.Tag(b, string(a.Severity))
+		b = append(b, " port="...)
+		b = strconv.AppendInt(b, int64(a.Port), 10)
+		b = append(b, 'i')
+		b = lp.Str(b, "state", state, 16)
+		b = lp.Str(b, "summary", a.Summary, 512)
+		if !math.IsNaN(a.Value) {
+			b = lp.Float(b, "value", a.Value)
+		}
+		return lp.Time(b, at.UnixNano())
+	})
+}
+
+func (s *Service) audit(r AuditRecord) {
+	switch r.Kind {
+	case AuditAck, AuditAckFailed:
+		s.m.commandsAcked.WithLabelValues(string(r.Action), strconv.FormatBool(r.Kind == AuditAck)).Inc()
+		if t, ok := s.sentAt[r.CommandID]; ok {
+			s.m.cmdToAck.Observe(s.o.Now().Sub(t).Seconds())
+			delete(s.sentAt, r.CommandID)
+		}
+	case AuditCloseFailed, AuditOpenFailed:
+		s.m.commandsFailed.Inc()
+		delete(s.sentAt, r.CommandID)
+	}
+	s.log.Info().Str("audit", string(r.Kind)).Str("site", r.Site).Str("pile", r.Pile).Int("port", r.Port).
+		Str("actor", r.Actor).Str("reason", r.Reason).Str("id", r.CommandID).Int("attempt", r.Attempt).
+		Str("detail", r.Detail).Msg("audit")
+	s.record(func(b []byte) []byte {
+		b = append(b, "audit,action="...)
+		b = lp.Tag(b, string(r.Kind))
+		b = appendPileTags(b, r.Site, r.Pile)
+		b = append(b, " port="...)
+		b = strconv.AppendInt(b, int64(r.Port), 10)
+		b = append(b, 'i')
+		b = lp.Str(b, "actor", r.Actor, 128)
+		b = lp.Str(b, "reason", r.Reason, 256)
+		if r.CommandID != "" {
+			b = lp.Str(b, "id", r.CommandID, 64)
+		}
+		if r.Action != "" {
+			b = lp.Str(b, "command", string(r.Action), 16)
+		}
+		if r.Attempt > 0 {
+			b = lp.Int(b, "attempt", int64(r.Attempt))
+		}
+		b = lp.Bool(b, "ok", r.Kind == AuditAck || r.Kind == AuditReset || r.Kind == AuditCommand || r.Kind == AuditRetry)
+		if r.Detail != "" {
+			b = lp.Str(b, "detail", r.Detail, 512)
+		}
+		return lp.Time(b, r.At.UnixNano())
+	})
+}
+
+func appendPileTags(b []byte, site, pile string) []byte {
+	b = append(b, ",pile="...)
+	b = lp.Tag(b, pile)
+	b = append(b, ",site="...)
+	return lp.Tag(b, site)
+}
+
+func (s *Service) record(f func([]byte) []byte) {
+	if s.o.Recorder == nil {
+		return
+	}
+	s.buf = f(s.buf[:0])
+	s.o.Recorder.Record(s.buf)
+}
+
+// persist writes the engine's state atomically (temp file, fsync, rename),
+// after the commands of the same step were published.
+func (s *Service) persist() {
+	if s.o.StatePath == "" {
+		return
+	}
+	start := time.Now()
+	b, err := json.Marshal(s.engine.Snapshot())
+	if err == nil {
+		err = writeFileAtomic(s.o.StatePath, b)
+	}
+	if err != nil {
+		s.m.persistFailures.Inc()
+		s.log.Error().Err(err).Str("path", s.o.StatePath).Msg("persist safety state failed; latched ports are held in memory and will be written on the next change")
+		return
+	}
+	s.m.persistDuration.Observe(time.Since(start).Seconds())
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".state-*")
+	if err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	tmp := f.Name()
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("sync state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// pileStatus follows births and deaths for the piles-online and
+// piles-offline gauges, incrementally: a city's worth of births at start-up
+// must not cost a scan each.
+func (s *Service) pileStatus(site, pile string, online bool) {
+	k := [2]string{site, pile}
+	was, seen := s.online[k]
+	if seen && was == online {
+		return
+	}
+	s.online[k] = online
+	if seen {
+		if was {
+			s.m.pilesOnline.Dec()
+		} else {
+			s.m.pilesOffline.WithLabelValues(site).Dec()
+		}
+	}
+	if online {
+		s.m.pilesOnline.Inc()
+		s.m.pilesOffline.WithLabelValues(site).Add(0)
+	} else {
+		s.m.pilesOffline.WithLabelValues(site).Inc()
+	}
+}
+
+func (s *Service) updateGauges() {
+	latched, pending := 0, 0
+	for _, v := range s.engine.Ports(PortFilter{}) {
+		if v.Control == ControlLatched {
+			latched++
+		}
+		if v.PendingCommand != "" {
+			pending++
+		}
+	}
+	s.m.latched.Set(float64(latched))
+	s.m.pending.Set(float64(pending))
+	s.m.firing.Reset()
+	for _, a := range s.engine.Alerts(true) {
+		s.m.firing.WithLabelValues(a.Name.String(), string(a.Severity)).Inc()
+	}
+}
+
+// Ports lists ports (thread-safe).
+func (s *Service) Ports(ctx context.Context, f PortFilter) (out []PortView, err error) {
+	err = s.do(ctx, func() { out = s.engine.Ports(f) })
+	return out, err
+}
+
+// Alerts lists active or recent alerts (thread-safe).
+func (s *Service) Alerts(ctx context.Context, activeOnly bool) (out []AlertView, err error) {
+	err = s.do(ctx, func() { out = s.engine.Alerts(activeOnly) })
+	return out, err
+}
+
+// Audit returns a port's recent audit records (thread-safe).
+func (s *Service) Audit(ctx context.Context, site, pile string, port int) (out []AuditRecord, err error) {
+	err = s.do(ctx, func() { out = s.engine.Audit(site, pile, port) })
+	return out, err
+}
+
+// Reset is an operator's reset of a latched port; the engine refuses it
+// unless the condition has cleared.
+func (s *Service) Reset(ctx context.Context, site, pile string, port int, operator string) error {
+	var rerr error
+	err := s.do(ctx, func() {
+		var actions []Action
+		actions, rerr = s.engine.Reset(s.o.Now(), site, pile, port, operator)
+		s.apply(actions)
+	})
+	if err != nil {
+		return err
+	}
+	return rerr
+}
+
+// AckAlert records an operator's acknowledgement of an alert.
+func (s *Service) AckAlert(ctx context.Context, key, operator string) error {
+	var aerr error
+	err := s.do(ctx, func() {
+		var actions []Action
+		actions, aerr = s.engine.Ack(s.o.Now(), key, operator)
+		s.apply(actions)
+	})
+	if err != nil {
+		return err
+	}
+	return aerr
+}
+
+// Reload swaps the rules without forgetting state.
+func (s *Service) Reload(ctx context.Context, r Rules) error {
+	var rerr error
+	if err := s.do(ctx, func() { rerr = s.engine.Reload(r) }); err != nil {
+		return err
+	}
+	if rerr == nil {
+		s.log.Info().Msg("rules reloaded")
+	}
+	return rerr
+}

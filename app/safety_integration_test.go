@@ -1,0 +1,189 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/app"
+	"github.com/chargeguard/chargeguard/internal/testenv"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// testPile is a minimal pile for end-to-end tests: it obeys commands and
+// acks them, and records what it received.
+type testPile struct {
+	t          *testing.T
+	site, pile string
+	cl         paho.Client
+	mu         sync.Mutex
+	cmds       []telemetry.Command
+	seq        uint32
+	ackClosed  bool // ack closes with ok (false: never ack)
+}
+
+func newTestPile(t *testing.T, brokerURL, site, pile string) *testPile {
+	p := &testPile{t: t, site: site, pile: pile, ackClosed: true}
+	p.cl = connect(t, brokerURL, "pile-"+site+"-"+pile)
+	tok := p.cl.Subscribe("chargers/"+site+"/"+pile+"/cmd", 1, func(_ paho.Client, m paho.Message) {
+		msg, err := telemetry.DecodeTopic("chargers", m.Topic(), m.Payload(), time.Now())
+		if err != nil || msg.Command == nil {
+			t.Errorf("pile got a bad command: %v", err)
+			return
+		}
+		p.mu.Lock()
+		p.cmds = append(p.cmds, *msg.Command)
+		ack := p.ackClosed
+		p.mu.Unlock()
+		if !ack {
+			return
+		}
+		state := telemetry.StateClosed
+		if msg.Command.Action == telemetry.ActionOpen {
+			state = telemetry.StateIdle
+		}
+		b, _ := telemetry.Encode(&telemetry.Ack{ID: msg.Command.ID, TS: time.Now().UnixMilli(), Port: msg.Command.Port, OK: true, State: state})
+		p.cl.Publish("chargers/"+site+"/"+pile+"/ack", 1, false, b)
+	})
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	b, _ := telemetry.Encode(&telemetry.Status{TS: time.Now().UnixMilli(), Online: true, Ports: 10, RatedA: 5, FW: "test", Kind: telemetry.SiteResidential})
+	publishRaw(t, p.cl, "chargers/"+site+"/"+pile+"/status", b)
+	return p
+}
+
+func (p *testPile) commands() []telemetry.Command {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]telemetry.Command(nil), p.cmds...)
+}
+
+// send publishes telemetry with port 3 in the given state and temperature,
+// the other ports idle.
+func (p *testPile) send(state telemetry.PortState, a, temp float64) {
+	p.seq++
+	tm := telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: p.seq, AmbientC: telemetry.F(25), Smoke: telemetry.B(false), LeakMA: telemetry.F(1)}
+	for n := 1; n <= 10; n++ {
+		s := telemetry.PortSample{N: n, State: telemetry.StateIdle, A: telemetry.F(0), W: telemetry.F(0), TempC: telemetry.F(25)}
+		if n == 3 {
+			s = telemetry.PortSample{N: 3, State: state, A: telemetry.F(a), W: telemetry.F(a * 220), TempC: telemetry.F(temp)}
+		}
+		tm.Ports = append(tm.Ports, s)
+	}
+	b, err := telemetry.Encode(&tm)
+	require.NoError(p.t, err)
+	publishRaw(p.t, p.cl, "chargers/"+p.site+"/"+p.pile+"/telemetry", b)
+}
+
+// webhook is an Alertmanager webhook receiver.
+type webhook struct {
+	mu     sync.Mutex
+	alerts []map[string]any
+	srv    *httptest.Server
+}
+
+func newWebhook(t *testing.T) *webhook {
+	w := &webhook{}
+	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var msg struct {
+			Alerts []map[string]any `json:"alerts"`
+		}
+		if err := json.Unmarshal(b, &msg); err == nil {
+			w.mu.Lock()
+			w.alerts = append(w.alerts, msg.Alerts...)
+			w.mu.Unlock()
+		}
+	}))
+	t.Cleanup(w.srv.Close)
+	return w
+}
+
+func (w *webhook) has(alertname, status string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.alerts {
+		labels, _ := a["labels"].(map[string]any)
+		if labels["alertname"] == alertname && a["status"] == status {
+			return true
+		}
+	}
+	return false
+}
+
+func alertmanagerConfig(webhookURL string) string {
+	return fmt.Sprintf(`
+route:
+  receiver: hook
+  group_by: [alertname, site, pile, port]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+`, webhookURL)
+}
+
+// An overheat on a real stack: the port is closed within the ack loop, the
+// cut is confirmed, the alert reaches Alertmanager and its webhook, the
+// alert and the audit are in InfluxDB, and after a restart the port is still
+// latched. A normal reading afterwards never reopens it.
+func TestOverheatCutEndToEnd(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	influx := testenv.Influx(t)
+	hook := newWebhook(t)
+	am := testenv.Alertmanager(t, alertmanagerConfig(hook.srv.URL))
+	dataDir := t.TempDir()
+	cfg := testConfig(t, mosq.URL, influx, dataDir)
+	cfg.Alerting.Alertmanagers = []string{am.URL}
+	cg := start(t, cfg, app.Options{})
+
+	pile := newTestPile(t, mosq.URL, "s1", "p1")
+	pile.send(telemetry.StateCharging, 2, 50)
+	pile.send(telemetry.StateCharging, 2, 71)
+	require.Eventually(t, func() bool { return len(pile.commands()) > 0 }, 10*time.Second, 10*time.Millisecond, "no close command")
+	c := pile.commands()[0]
+	require.Equal(t, telemetry.ActionClose, c.Action)
+	require.Equal(t, 3, c.Port)
+	require.Equal(t, "overheat", c.Reason)
+
+	require.Eventually(t, func() bool { return hook.has("overheat", "firing") }, 30*time.Second, 50*time.Millisecond, "on-call never paged")
+	require.Eventually(t, func() bool {
+		return metric(t, cg.reg, "chargeguard_commands_acked_total", "action", "close", "ok", "true") == 1
+	}, 10*time.Second, 20*time.Millisecond, "the cut was never confirmed")
+	require.EqualValues(t, 1, metric(t, cg.reg, "chargeguard_ports_latched"))
+
+	// The pile reports the port closed and cooling: no open, ever.
+	for range 5 {
+		pile.send(telemetry.StateClosed, 0, 40)
+	}
+	require.Eventually(t, func() bool {
+		return influx.CountField(t, "alert", "port") >= 1 && influx.CountField(t, "audit", "port") >= 2
+	}, 30*time.Second, 100*time.Millisecond, "alert and audit never reached InfluxDB")
+
+	// Restart on the same data dir: still latched, and still no open.
+	cg.stop(t)
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cg2 := start(t, cfg, app.Options{})
+	ports, err := cg2.app.Guard().Ports(context.Background(), alerting.PortFilter{Site: "s1", Pile: "p1", State: alerting.ControlLatched})
+	require.NoError(t, err)
+	require.Len(t, ports, 1)
+	require.Equal(t, 3, ports[0].Port)
+	pile.send(telemetry.StateClosed, 0, 30)
+	for _, c := range pile.commands() {
+		require.NotEqual(t, telemetry.ActionOpen, c.Action, "the service reopened a latched port by itself")
+	}
+}
