@@ -58,27 +58,36 @@ func NewTopic(root, site, pile string, kind Kind) (Topic, error) {
 
 // ParseTopic splits a topic received under root into its parts. A topic with
 // the wrong number of levels or an unknown kind is ReasonBadTopic; a site or
-// pile id that breaks the alphabet is ReasonBadID.
+// pile id that breaks the alphabet is ReasonBadID, and so is a topic with
+// extra levels before a known kind, which is what an id holding '/' looks
+// like.
 func ParseTopic(root, topic string) (Topic, error) {
 	rest, ok := strings.CutPrefix(topic, root+"/")
 	if !ok {
-		return Topic{}, &RejectError{Reason: ReasonBadTopic, Detail: "topic is not under the root " + root}
+		return Topic{}, &RejectError{Reason: ReasonBadTopic, Detail: fmt.Sprintf("topic is not under the root %q", root)}
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) != 3 {
+	kind := kindOf(parts[len(parts)-1])
+	switch {
+	case len(parts) > 3 && kind != KindUnknown:
 		// An id holding '/' shows up here as extra levels.
-		return Topic{}, &RejectError{Reason: ReasonBadID, Detail: fmt.Sprintf("want {site}/{pile}/{kind} under the root, got %d levels", len(parts))}
-	}
-	var kind Kind
-	for k := KindStatus; int(k) < len(kindNames); k++ {
-		if parts[2] == kindNames[k] {
-			kind = k
-		}
-	}
-	if kind == KindUnknown {
-		return Topic{}, &RejectError{Reason: ReasonBadTopic, Detail: "unknown message kind " + truncate(parts[2], 40)}
+		return Topic{}, &RejectError{Reason: ReasonBadID, Detail: fmt.Sprintf("want {site}/{pile}/{kind} under the root, got %d levels: an id holds '/'", len(parts))}
+	case len(parts) != 3:
+		return Topic{}, &RejectError{Reason: ReasonBadTopic, Detail: fmt.Sprintf("want {site}/{pile}/{kind} under the root, got %d levels", len(parts))}
+	case kind == KindUnknown:
+		return Topic{}, &RejectError{Reason: ReasonBadTopic, Detail: fmt.Sprintf("unknown message kind %q", truncate(parts[2], 40))}
 	}
 	return NewTopic(root, parts[0], parts[1], kind)
+}
+
+// kindOf returns the Kind named by a topic's last level, or KindUnknown.
+func kindOf(name string) Kind {
+	for k := KindStatus; int(k) < len(kindNames); k++ {
+		if name == kindNames[k] {
+			return k
+		}
+	}
+	return KindUnknown
 }
 
 func truncate(s string, n int) string {

@@ -159,9 +159,10 @@ type Message struct {
 
 	// Invalid is set when the message breaks the protocol only in a way the
 	// safety engine must still see: a charging port whose temp_c or a is
-	// missing or not finite. Storage rejects such a message (it is counted
-	// and kept as rejected), but the engine gets it, with the bad values
-	// nil, so that it can apply its fail-safe close (sensor_fault).
+	// missing, null, not finite or not a number. Storage rejects such a
+	// message (it is counted and kept as rejected), but the engine gets it,
+	// with the bad values nil, so that it can apply its fail-safe close
+	// (sensor_fault). Decode returns the same *RejectError as its error.
 	Invalid *RejectError
 }
 
