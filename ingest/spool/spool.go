@@ -80,15 +80,16 @@ type Spool struct {
 	cursorFile    *os.File
 	truncateBytes int64 // free trimmed records once this many are on disk
 
-	mu       sync.Mutex
-	next     uint64 // index of the next appended record
-	cursor   uint64 // first unwritten index
-	sizes    sizeQueue
-	bytes    int64 // unwritten record bytes
-	trimmed  int64 // bytes of trimmed records still on disk
-	notify   chan struct{}
-	closed   bool
-	failed   error
+	mu      sync.Mutex
+	next    uint64 // index of the next appended record
+	cursor  uint64 // first unwritten index
+	sizes   sizeQueue
+	bytes   int64 // unwritten record bytes
+	trimmed int64 // bytes of trimmed records still on disk
+	notify  chan struct{}
+	closed  bool
+	failed  error
+
 	testHook func(l *wal.Log, b *wal.Batch) error // replaces WriteBatch in tests
 }
 

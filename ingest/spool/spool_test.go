@@ -96,7 +96,7 @@ func seqs(t testing.TB, recs [][]byte) []int {
 }
 
 func span(from, to int) []int {
-	var out []int
+	out := []int{}
 	for i := from; i < to; i++ {
 		out = append(out, i)
 	}
