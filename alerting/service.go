@@ -289,7 +289,7 @@ func (s *Service) notifyAlert(a Alert) notify.Alert {
 	ann := a.Annotations()
 	if s.o.BoardURL != "" {
 		q := url.Values{"var-site": {a.Site}, "var-pile": {a.Pile}, "var-port": {strconv.Itoa(a.Port)}}
-		ann["board_url"] = s.o.BoardURL + "/d/chargeguard-port/port?" + q.Encode()
+		ann["board_url"] = s.o.BoardURL + "/d/chargeguard-port/chargeguard-port?" + q.Encode()
 	}
 	return notify.Alert{Labels: a.Labels(), Annotations: ann, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
 }

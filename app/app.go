@@ -19,6 +19,7 @@ import (
 
 	"github.com/chargeguard/chargeguard/actuator"
 	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/alerting/api"
 	"github.com/chargeguard/chargeguard/alerting/notify"
 	"github.com/chargeguard/chargeguard/broker"
 	"github.com/chargeguard/chargeguard/config"
@@ -184,6 +185,21 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
+
+	tokens := make([]api.Token, 0, len(cfg.API.Tokens))
+	for _, t := range cfg.API.Tokens {
+		tokens = append(tokens, api.Token{Name: t.Name, Token: string(t.Token), Role: api.Role(t.Role)})
+	}
+	operatorAPI, err := api.New(api.Options{
+		Guard:      guard{a.guard, a},
+		Tokens:     tokens,
+		Logger:     o.Logger,
+		Registerer: reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.mux.Handle("/api/", operatorAPI.Handler())
 	return a, nil
 }
 
@@ -331,6 +347,20 @@ func (a *App) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload: config %s: alerting.rules: %w", a.opts.ConfigPath, err)
 	}
 	return a.guard.Reload(ctx, cfg.Alerting.Rules)
+}
+
+// guard adapts the safety service to the operator API: its Reload re-reads
+// the configuration file.
+type guard struct {
+	*alerting.Service
+	app *App
+}
+
+func (g guard) Reload(ctx context.Context) error {
+	if err := g.app.Reload(ctx); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrInvalidRules, err)
+	}
+	return nil
 }
 
 // Guard is the safety service, for the operator API and tests.

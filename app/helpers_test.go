@@ -151,7 +151,7 @@ func telemetryPayload(seq uint32, tsMS int64) []byte {
 // publish sends messages number [from, to) of each pile — message k of a
 // pile has seq k and ts base+k — spread over the connections. rate is the
 // total messages per second, 0 for as fast as QoS 1 allows.
-func (p *fleetPublisher) publish(t *testing.T, ctx context.Context, from, to int, rate float64) {
+func (p *fleetPublisher) publish(t testing.TB, ctx context.Context, from, to int, rate float64) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, p.conns)
@@ -244,3 +244,5 @@ func httpGet(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}

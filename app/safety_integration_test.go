@@ -16,6 +16,7 @@ import (
 
 	"github.com/chargeguard/chargeguard/alerting"
 	"github.com/chargeguard/chargeguard/app"
+	"github.com/chargeguard/chargeguard/config"
 	"github.com/chargeguard/chargeguard/internal/testenv"
 	"github.com/chargeguard/chargeguard/telemetry"
 )
@@ -149,6 +150,10 @@ func TestOverheatCutEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	cfg := testConfig(t, mosq.URL, influx, dataDir)
 	cfg.Alerting.Alertmanagers = []string{am.URL}
+	cfg.API.Tokens = []config.APIToken{
+		{Name: "alice", Token: "operator-token-0123456789", Role: "operator"},
+		{Name: "victor", Token: "viewer-token-0123456789", Role: "viewer"},
+	}
 	cg := start(t, cfg, app.Options{})
 
 	pile := newTestPile(t, mosq.URL, "s1", "p1")
@@ -186,4 +191,34 @@ func TestOverheatCutEndToEnd(t *testing.T) {
 	for _, c := range pile.commands() {
 		require.NotEqual(t, telemetry.ActionOpen, c.Action, "the service reopened a latched port by itself")
 	}
+
+	// Only an authenticated operator reopens it.
+	reset := "http://" + cg2.app.HTTPAddr() + "/api/v1/ports/s1/p1/3/reset"
+	require.Equal(t, http.StatusUnauthorized, post(t, reset, ""))
+	require.Equal(t, http.StatusForbidden, post(t, reset, "viewer-token-0123456789"))
+	require.Eventually(t, func() bool {
+		return post(t, reset, "operator-token-0123456789") == http.StatusAccepted
+	}, 10*time.Second, 100*time.Millisecond, "the operator's reset was refused after the port cooled")
+	require.Eventually(t, func() bool {
+		for _, c := range pile.commands() {
+			if c.Action == telemetry.ActionOpen && c.Port == 3 {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 20*time.Millisecond, "the pile never got the open command")
+	require.Eventually(t, func() bool { return hook.has("overheat", "resolved") }, 30*time.Second, 50*time.Millisecond, "the alert never resolved")
+}
+
+func post(t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
 }
