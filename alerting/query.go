@@ -1,0 +1,161 @@
+package alerting
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// Control is what the engine holds a port to.
+const (
+	ControlOpen    = "open"    // not held closed
+	ControlClosing = "closing" // a close was sent and is awaiting its ack
+	ControlClosed  = "closed"  // closed (acked), not latched: full, max_duration
+	ControlLatched = "latched" // closed for safety: only a reset reopens it
+)
+
+// PortFilter selects ports; empty fields match everything. State matches
+// either the port's Control (open, closing, closed, latched) or the state
+// the pile last reported (idle, charging, closed, fault).
+type PortFilter struct {
+	Site  string
+	Pile  string
+	State string
+}
+
+// PortView is a port as the operator API shows it.
+type PortView struct {
+	Site string             `json:"site"`
+	Pile string             `json:"pile"`
+	Port int                `json:"port"`
+	Kind telemetry.SiteKind `json:"kind,omitempty"`
+	// Reported is the state in the pile's last telemetry.
+	Reported telemetry.PortState `json:"reported,omitempty"`
+	// Control is what the engine holds the port to (Control* constants).
+	Control string `json:"control"`
+	// LatchReasons are the port's own latch reasons; PileLatchReasons
+	// those of a port-0 close holding every port of the pile.
+	LatchReasons     []string  `json:"latch_reasons,omitempty"`
+	PileLatchReasons []string  `json:"pile_latch_reasons,omitempty"`
+	CloseReason      string    `json:"close_reason,omitempty"`
+	LatchedAt        time.Time `json:"latched_at,omitzero"`
+	PendingCommand   string    `json:"pending_command,omitempty"`
+	TempC            *float64  `json:"temp_c,omitempty"`
+	A                *float64  `json:"a,omitempty"`
+	W                *float64  `json:"w,omitempty"`
+	Alerts           []string  `json:"alerts,omitempty"`
+}
+
+func names(m uint16) []string {
+	var out []string
+	for _, n := range maskNames(m) {
+		out = append(out, n.String())
+	}
+	return out
+}
+
+func optional(v float32) *float64 {
+	if isNaN32(v) {
+		return nil
+	}
+	f := float64(v)
+	return &f
+}
+
+// Ports lists the ports the engine knows that match f, by site, pile and
+// port.
+func (e *Engine) Ports(f PortFilter) []PortView {
+	var out []PortView
+	for _, p := range e.piles {
+		if (f.Site != "" && p.site != f.Site) || (f.Pile != "" && p.id != f.Pile) {
+			continue
+		}
+		for n := 1; n <= p.nports(); n++ {
+			v := e.portView(p, n)
+			if f.State == "" || f.State == v.Control || f.State == string(v.Reported) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b PortView) int {
+		return cmp.Or(strings.Compare(a.Site, b.Site), strings.Compare(a.Pile, b.Pile), cmp.Compare(a.Port, b.Port))
+	})
+	return out
+}
+
+func (e *Engine) portView(p *pile, n int) PortView {
+	v := PortView{Site: p.site, Pile: p.id, Port: n, Kind: p.kind, Control: ControlOpen, PileLatchReasons: names(p.latch)}
+	ps := p.portIf(n)
+	if ps == nil {
+		np := newPort()
+		ps = &np
+	}
+	v.Reported = portStates[ps.state]
+	v.LatchReasons = names(ps.latch)
+	if ps.latch != 0 {
+		v.LatchedAt = timeOf(ps.latchedAt)
+	} else if p.latch != 0 {
+		v.LatchedAt = timeOf(p.latchedAt)
+	}
+	v.TempC, v.A, v.W = optional(ps.lastTemp), optional(ps.lastA), optional(ps.lastW)
+	v.Alerts = names(ps.active)
+	for _, c := range p.pending {
+		if int(c.port) == n || c.port == 0 {
+			v.PendingCommand = c.id
+		}
+	}
+	switch {
+	case ps.latch != 0 || p.latch != 0:
+		v.Control = ControlLatched
+	case (ps.closeHeld && !ps.closeAcked) || (p.close0 && !p.close0Acked):
+		v.Control = ControlClosing
+	case ps.closeHeld || p.close0:
+		v.Control = ControlClosed
+	}
+	if ps.closeHeld {
+		v.CloseReason = ps.closeReason.String()
+	} else if p.close0 {
+		v.CloseReason = firstReason(p.latch)
+	}
+	return v
+}
+
+// Alerts lists the active alerts, and unless activeOnly also the most
+// recently resolved ones (up to EngineOptions.RecentAlerts), newest first.
+func (e *Engine) Alerts(activeOnly bool) []AlertView {
+	out := make([]AlertView, 0, len(e.alerts))
+	for _, rec := range e.alerts {
+		out = append(out, AlertView{Alert: rec.alert, Active: true, AckedBy: rec.ackedBy, AckedAt: rec.ackedAt})
+	}
+	if !activeOnly {
+		out = append(out, e.recent...)
+	}
+	slices.SortFunc(out, func(a, b AlertView) int {
+		return cmp.Or(
+			b.StartsAt.Compare(a.StartsAt),
+			strings.Compare(a.Site, b.Site), strings.Compare(a.Pile, b.Pile),
+			cmp.Compare(a.Port, b.Port), cmp.Compare(a.Name, b.Name),
+			a.EndsAt.Compare(b.EndsAt),
+		)
+	})
+	return out
+}
+
+// Audit returns the audit records the engine keeps in memory for a port
+// (port 0: the pile as a whole), oldest first.
+func (e *Engine) Audit(site, pileID string, port int) []AuditRecord {
+	p := e.pileFor(site, pileID, false)
+	if p == nil || port < 0 || port > telemetry.MaxPort {
+		return nil
+	}
+	l := e.audit[portKey{p.idx, uint8(port)}]
+	if l == nil {
+		return nil
+	}
+	out := make([]AuditRecord, 0, len(l.recs))
+	out = append(out, l.recs[l.next:]...)
+	return append(out, l.recs[:l.next]...)
+}
