@@ -314,6 +314,17 @@ func (e *Engine) onEvent(b *batch, p *pile, ev *telemetry.Event) {
 		if ps := p.portIf(ev.Port); ps != nil {
 			ps.sessionStart, ps.lowSince = 0, 0
 			e.resolve(b, p, ev.Port, AlertMaxDuration)
+			// A port closed only because its battery was full reopens when
+			// that bike is unplugged, so the next rider can charge without
+			// calling an operator. Nothing else reopens by itself: not a
+			// latched port, not one under a pile-wide close, not a port
+			// stopped for max_duration (a battery that never fills wants a
+			// look), and not while its close is still unacked.
+			if ps.closeHeld && ps.closeAcked && ps.latch == 0 && ps.closeReason == reasonFull &&
+				p.latch == 0 && !p.close0 && !e.pendingFor(p, ev.Port) {
+				ps.closeHeld, ps.closeAcked, ps.closeReason = false, false, 0
+				e.send(b, p, ev.Port, telemetry.ActionOpen, "plug_out", "rule:full", AuditCommand, "bike unplugged after a full charge")
+			}
 			p.recomputeDue()
 		}
 	case telemetry.EventLocalTrip, telemetry.EventDoorOpen:
@@ -322,4 +333,15 @@ func (e *Engine) onEvent(b *batch, p *pile, ev *telemetry.Event) {
 			At: timeOf(b.now), Detail: truncate(ev.Detail, 200),
 		})
 	}
+}
+
+// pendingFor reports whether a command for port n (or port 0) of p awaits
+// its ack.
+func (e *Engine) pendingFor(p *pile, n int) bool {
+	for _, c := range p.pending {
+		if int(c.port) == n || c.port == 0 {
+			return true
+		}
+	}
+	return false
 }
