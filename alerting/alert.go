@@ -124,7 +124,10 @@ var policies = [alertCount]policy{
 		onSite: "Residual current at the pile: keep people away from wet equipment, have an electrician check insulation before reset."},
 	AlertSmoke: {severity: SeverityCritical, closes: true, latches: true, pileWide: true,
 		onSite: "Possible fire: be on site in minutes, call the fire service if there are flames, do not touch batteries with bare hands."},
-	AlertSensorFault: {severity: SeverityWarning, closes: true, latches: true,
+	// Critical although the cut is already done: a sensor that vanishes or
+	// reads 180 °C in the middle of a charge may have burnt, and the guard is
+	// blind on that port until someone looks.
+	AlertSensorFault: {severity: SeverityCritical, closes: true, latches: true,
 		onSite: "The port's temperature or current reading is missing or implausible: check the sensor before reset."},
 	AlertPileOffline: {severity: SeverityCritical,
 		onSite: "The pile went silent while charging, so it cannot be switched off remotely: check it on site and cut its supply if needed."},
