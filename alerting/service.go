@@ -285,11 +285,22 @@ func (s *Service) sendCommand(c SendCommand) {
 	}
 }
 
+// notifyAlert builds what on-call reads: notify's catalogue gives the
+// description and the on-site steps of the alert kind; the engine's summary
+// names the reading that tripped it.
 func (s *Service) notifyAlert(a Alert) notify.Alert {
-	ann := a.Annotations()
+	board := ""
 	if s.o.BoardURL != "" {
 		q := url.Values{"var-site": {a.Site}, "var-pile": {a.Pile}, "var-port": {strconv.Itoa(a.Port)}}
-		ann["board_url"] = s.o.BoardURL + "/d/chargeguard-port/chargeguard-port?" + q.Encode()
+		board = s.o.BoardURL + "/d/chargeguard-port/chargeguard-port?" + q.Encode()
+	}
+	value := ""
+	if a.Value != 0 {
+		value = strconv.FormatFloat(a.Value, 'g', 4, 64)
+	}
+	ann := notify.Annotations(a.Name.String(), a.Site, a.Pile, a.Port, value, board)
+	if a.Summary != "" {
+		ann["summary"] = a.Summary
 	}
 	return notify.Alert{Labels: a.Labels(), Annotations: ann, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
 }
