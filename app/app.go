@@ -22,6 +22,7 @@ import (
 	"github.com/chargeguard/chargeguard/alerting/api"
 	"github.com/chargeguard/chargeguard/alerting/notify"
 	"github.com/chargeguard/chargeguard/broker"
+	"github.com/chargeguard/chargeguard/broker/auth"
 	"github.com/chargeguard/chargeguard/config"
 	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/influx"
@@ -82,7 +83,16 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 
 	brokerURL := cfg.MQTT.URL
 	if brokerURL == "" {
-		a.broker, err = broker.New(broker.Options{Addr: cfg.MQTT.Listen, Logger: o.Logger, Registerer: reg})
+		bo := broker.Options{Addr: cfg.MQTT.Listen, Logger: o.Logger, Registerer: reg}
+		if cfg.MQTT.PasswordFile != "" {
+			bo.Auth = auth.Options{
+				PasswordFile: cfg.MQTT.PasswordFile,
+				ACL:          auth.ACL{Root: cfg.MQTT.TopicRoot, Services: []string{cfg.MQTT.Username}},
+				Logger:       o.Logger,
+				Registerer:   reg,
+			}
+		}
+		a.broker, err = broker.New(bo)
 		if err != nil {
 			return nil, err
 		}

@@ -68,10 +68,15 @@ type MQTT struct {
 	// means: start the embedded broker on Listen and connect to it.
 	URL string `yaml:"url"`
 	// Listen is the embedded broker's TCP address; unused with an external broker.
-	Listen   string `yaml:"listen"`
-	ClientID string `yaml:"client_id"`
-	Username string `yaml:"username"`
-	Password Secret `yaml:"password"`
+	Listen string `yaml:"listen"`
+	// PasswordFile turns on authentication and the per-pile topic ACL in
+	// the embedded broker: a Mosquitto password file (cgpasswd or
+	// mosquitto_passwd writes it), usernames site/pile for piles and
+	// mqtt.username for chargeguard. Empty: anonymous (a demo).
+	PasswordFile string `yaml:"password_file"`
+	ClientID     string `yaml:"client_id"`
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
 	// TopicRoot is the first topic level of every pile topic.
 	TopicRoot string        `yaml:"topic_root"`
 	KeepAlive time.Duration `yaml:"keepalive"`
@@ -218,6 +223,15 @@ func (c *Config) Validate() error {
 		}
 	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
 		bad("mqtt.listen", "want host:port for the embedded broker: %v", err)
+	}
+	if c.MQTT.PasswordFile != "" {
+		if c.MQTT.URL != "" {
+			bad("mqtt.password_file", "applies to the embedded broker only; configure the external broker's own password_file")
+		} else if _, err := os.Stat(c.MQTT.PasswordFile); err != nil {
+			bad("mqtt.password_file", "%v", err)
+		} else if c.MQTT.Username == "" {
+			bad("mqtt.username", "must be set with mqtt.password_file: chargeguard logs in to its own broker")
+		}
 	}
 	if c.MQTT.ClientID == "" || len(c.MQTT.ClientID) > 23*4 {
 		bad("mqtt.client_id", "must be 1 to 92 characters")

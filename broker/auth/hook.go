@@ -24,10 +24,10 @@ type Options struct {
 	// ACL is the topic policy; its zero value is root "chargers" and the
 	// service account "chargeguard".
 	ACL ACL
-	// ReloadInterval is how often, at most, a connect attempt checks
+	// ReloadInterval is how often, at most, a connect or an ACL check looks
 	// whether the password file changed (by size, time and inode) and
-	// re-reads it, so that `cgpasswd add` takes effect without a restart.
-	// Default 1s; negative never reloads.
+	// re-reads it, so that `cgpasswd add` and `cgpasswd delete` take effect
+	// without a restart. Default 1s; negative never reloads.
 	ReloadInterval time.Duration
 	// Now is the clock; default time.Now.
 	Now        func() time.Time
@@ -51,6 +51,11 @@ type Options struct {
 // Accounts that are neither a pile ("site/pile") nor a service are refused
 // at connect: the ACL grants them nothing, and refusing them keeps every
 // client id that a service uses out of their reach.
+//
+// The hook re-reads the password file when it changes (looking at most once
+// per Options.ReloadInterval, on a connect or an ACL check) and then, like
+// Mosquitto on SIGHUP, disconnects the clients whose account is gone or
+// whose password no longer matches.
 type Hook struct {
 	mqtt.HookBase
 	o Options
@@ -59,13 +64,32 @@ type Hook struct {
 
 	mu        sync.Mutex // serialises reloads
 	stamp     os.FileInfo
-	lastCheck time.Time
+	lastCheck atomic.Int64 // unix nanoseconds of the last look at the file
+
+	// conns are the connected clients with the hash they authenticated
+	// against and their password, so that a reload can disconnect the
+	// clients whose account was deleted or whose password changed. Like
+	// Mosquitto, which keeps every client's password for the same purpose,
+	// the password stays in memory while the client is connected; it is
+	// never logged.
+	connMu sync.Mutex
+	conns  map[*mqtt.Client]*connAuth
 
 	refused *prometheus.CounterVec
 	denied  *prometheus.CounterVec
 	reloads *prometheus.CounterVec
+	revoked prometheus.Counter
 	users   prometheus.GaugeFunc
 }
+
+type connAuth struct {
+	hash     string
+	password string
+}
+
+// ErrRevoked is the cause recorded on a client that the hook disconnected
+// because its account was deleted or its password changed.
+var ErrRevoked = errors.New("account removed or password changed")
 
 // Refusal reasons, the values of the reason label of
 // chargeguard_broker_auth_refused_total.
@@ -90,7 +114,7 @@ func NewHook(o Options) (*Hook, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	h := &Hook{o: o}
+	h := &Hook{o: o, conns: map[*mqtt.Client]*connAuth{}}
 	info, err := os.Stat(o.PasswordFile)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -101,7 +125,7 @@ func NewHook(o Options) (*Hook, error) {
 	}
 	h.file.Store(f)
 	h.stamp = info
-	h.lastCheck = o.Now()
+	h.lastCheck.Store(o.Now().UnixNano())
 
 	h.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chargeguard_broker_auth_refused_total",
@@ -122,12 +146,16 @@ func NewHook(o Options) (*Hook, error) {
 	}, []string{"result"})
 	h.reloads.WithLabelValues("ok")
 	h.reloads.WithLabelValues("error")
+	h.revoked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "chargeguard_broker_auth_revoked_total",
+		Help: "Connected clients the embedded broker disconnected because a reload of the password file removed their account or changed their password.",
+	})
 	h.users = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chargeguard_broker_auth_accounts",
 		Help: "Accounts in the embedded broker's password file.",
 	}, func() float64 { return float64(h.file.Load().Len()) })
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{h.refused, h.denied, h.reloads, h.users} {
+		for _, c := range []prometheus.Collector{h.refused, h.denied, h.reloads, h.revoked, h.users} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("auth: register metrics: %w", err)
 			}
@@ -142,7 +170,7 @@ func (h *Hook) ID() string { return "chargeguard-auth" }
 
 // Provides says which mochi events the hook handles.
 func (h *Hook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnDisconnect
 }
 
 // Init is called by mochi's AddHook; NewHook has done the work.
@@ -167,6 +195,7 @@ func (h *Hook) reloadLocked() error {
 			h.file.Store(f)
 			h.reloads.WithLabelValues("ok").Inc()
 			h.o.Logger.Info().Str("password_file", h.o.PasswordFile).Int("accounts", f.Len()).Msg("MQTT password file reloaded")
+			h.revoke(f)
 			return nil
 		}
 	}
@@ -175,19 +204,57 @@ func (h *Hook) reloadLocked() error {
 	return fmt.Errorf("auth: reload: %w", err)
 }
 
+// revoke disconnects, as Mosquitto does on SIGHUP, every client whose
+// account is gone from f or whose password hash changed.
+func (h *Hook) revoke(f *PasswordFile) {
+	h.connMu.Lock()
+	defer h.connMu.Unlock()
+	for cl, ca := range h.conns {
+		if cl.Closed() {
+			delete(h.conns, cl) // gone without an OnDisconnect (a failed CONNACK)
+			continue
+		}
+		user := string(cl.Properties.Username)
+		now, ok := f.hash(user)
+		if ok && now == ca.hash {
+			continue // the entry did not change
+		}
+		if ok && f.Verify(user, ca.password) {
+			ca.hash = now // rewritten with a new salt, same password
+			continue
+		}
+		delete(h.conns, cl)
+		h.revoked.Inc()
+		h.o.Logger.Warn().Str("username", truncate(user, 140)).Str("client_id", truncate(cl.ID, 140)).
+			Msg("MQTT client disconnected: its account was removed or its password changed")
+		cl.Stop(ErrRevoked)
+	}
+}
+
+// OnDisconnect forgets a client that left.
+func (h *Hook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.connMu.Lock()
+	delete(h.conns, cl)
+	h.connMu.Unlock()
+}
+
 // maybeReload re-reads the file when it changed since the last read, at
-// most once per ReloadInterval.
+// most once per ReloadInterval. It is called on every connect and every
+// ACL check, so the fast path is one clock read and one atomic load.
 func (h *Hook) maybeReload() {
 	if h.o.ReloadInterval < 0 {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := h.o.Now()
-	if now.Sub(h.lastCheck) < h.o.ReloadInterval {
+	now := h.o.Now().UnixNano()
+	if now-h.lastCheck.Load() < int64(h.o.ReloadInterval) {
 		return
 	}
-	h.lastCheck = now
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if now-h.lastCheck.Load() < int64(h.o.ReloadInterval) {
+		return // another goroutine just looked
+	}
+	h.lastCheck.Store(now)
 	info, err := os.Stat(h.o.PasswordFile)
 	if err == nil && os.SameFile(info, h.stamp) && info.Size() == h.stamp.Size() && info.ModTime().Equal(h.stamp.ModTime()) {
 		return
@@ -228,12 +295,17 @@ func (h *Hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	if isPile {
 		cl.ID = user
 	}
+	hash, _ := f.hash(user)
+	h.connMu.Lock()
+	h.conns[cl] = &connAuth{hash: hash, password: string(pk.Connect.Password)}
+	h.connMu.Unlock()
 	return true
 }
 
 // OnACLCheck authorises a publish (write), or a subscription or delivery
 // (read), by the client's authenticated username.
 func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	h.maybeReload()
 	user := string(cl.Properties.Username)
 	var ok bool
 	if write {

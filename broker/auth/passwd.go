@@ -145,6 +145,15 @@ func (f *PasswordFile) Has(user string) bool {
 	return ok
 }
 
+// hash returns user's encoded hash as it stands in the file.
+func (f *PasswordFile) hash(user string) (string, bool) {
+	i, ok := f.users[user]
+	if !ok {
+		return "", false
+	}
+	return f.lines[i].hash, true
+}
+
 // dummy is checked against when the user is unknown, so that a refusal
 // takes as long for an unknown user as for a wrong password and does not
 // tell an attacker which pile ids exist.
