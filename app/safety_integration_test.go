@@ -222,3 +222,43 @@ func post(t *testing.T, url, token string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// Restart chargeguard while a close awaits its ack: after the restart the
+// same command (same id) is resent and completed once the pile answers.
+func TestCloseAwaitingAckSurvivesRestart(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	influx := testenv.Influx(t)
+	cfg := testConfig(t, mosq.URL, influx, t.TempDir())
+	cg := start(t, cfg, app.Options{})
+
+	pile := newTestPile(t, mosq.URL, "s2", "p7")
+	pile.mu.Lock()
+	pile.ackClosed = false // the pile is slow: it does not answer yet
+	pile.mu.Unlock()
+	pile.send(telemetry.StateCharging, 2, 75)
+	require.Eventually(t, func() bool { return len(pile.commands()) >= 1 }, 10*time.Second, 10*time.Millisecond)
+	first := pile.commands()[0]
+	require.Equal(t, telemetry.ActionClose, first.Action)
+	cg.stop(t)
+
+	pile.mu.Lock()
+	pile.ackClosed = true
+	pile.mu.Unlock()
+	cg2 := start(t, cfg, app.Options{})
+	require.Eventually(t, func() bool {
+		return metric(t, cg2.reg, "chargeguard_commands_acked_total", "action", "close", "ok", "true") >= 1
+	}, 20*time.Second, 50*time.Millisecond, "the close awaiting its ack was never completed after the restart")
+	var ids []string
+	for _, c := range pile.commands() {
+		if c.Port == 3 && c.Action == telemetry.ActionClose {
+			ids = append(ids, c.ID)
+		}
+	}
+	require.GreaterOrEqual(t, len(ids), 2, "the close was resent after the restart")
+	for _, id := range ids {
+		require.Equal(t, first.ID, id, "a resend reuses the command's id")
+	}
+	ports, err := cg2.app.Guard().Ports(context.Background(), alerting.PortFilter{Site: "s2", Pile: "p7", State: alerting.ControlLatched})
+	require.NoError(t, err)
+	require.Len(t, ports, 1)
+}
