@@ -1,0 +1,82 @@
+package simulators
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/internal/testenv"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// Load sends at the target rate over few connections, every message
+// decodes, and ts and seq increase per pile.
+func TestLoadAgainstMosquitto(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	type last struct {
+		ts  int64
+		seq uint32
+	}
+	var mu sync.Mutex
+	seen := map[string]last{}
+	var got, bad, backwards int
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL).SetClientID("load-watch").SetOrderMatters(true))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	defer c.Disconnect(100)
+	tok = c.Subscribe("load/+/+/telemetry", 1, func(_ mqtt.Client, m mqtt.Message) {
+		msg, err := telemetry.DecodeTopic("load", m.Topic(), m.Payload(), time.Now())
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			bad++
+			return
+		}
+		got++
+		k := msg.Topic.Site + "/" + msg.Topic.Pile
+		if l, ok := seen[k]; ok && (msg.Telemetry.TS <= l.ts || msg.Telemetry.Seq != l.seq+1) {
+			backwards++
+		}
+		seen[k] = last{msg.Telemetry.TS, msg.Telemetry.Seq}
+	})
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+
+	res, err := Load(context.Background(), LoadOptions{Broker: broker.URL, Root: "load", Piles: 200, Ports: 10,
+		Rate: 2000, Duration: 2 * time.Second, Conns: 4, QoS: 1})
+	require.NoError(t, err)
+	t.Logf("%+v", res)
+	require.Zero(t, res.Errors)
+	require.InDelta(t, 4000, res.Sent, 400)
+	require.InDelta(t, 2000, res.Rate, 300)
+	require.Equal(t, res.Sent, res.Completed)
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return int64(got) == res.Sent
+	}, 10*time.Second, 20*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Zero(t, bad)
+	require.Zero(t, backwards, "ts and seq increase per pile (one connection keeps a pile's order)")
+	require.Len(t, seen, 200)
+}
+
+func BenchmarkLoadQoS0(b *testing.B) {
+	broker := testenv.Mosquitto(b)
+	b.ReportAllocs()
+	var sent int64
+	var secs float64
+	for b.Loop() {
+		res, err := Load(context.Background(), LoadOptions{Broker: broker.URL, Root: "bench", Piles: 100, Rate: 20000, Duration: time.Second, Conns: 4})
+		require.NoError(b, err)
+		sent += res.Sent
+		secs += res.Seconds
+	}
+	b.ReportMetric(float64(sent)/secs, "msgs/s")
+}
