@@ -37,9 +37,13 @@ func (k *sink) Publish(topic string, payload []byte) error {
 	k.mu.Unlock()
 	return nil
 }
-func (k *sink) Fire(a notify.Alert)    { k.mu.Lock(); k.fired = append(k.fired, a); k.mu.Unlock() }
-func (k *sink) Resolve(a notify.Alert) { k.mu.Lock(); k.resolved = append(k.resolved, a); k.mu.Unlock() }
-func (k *sink) Record(l []byte)        { k.mu.Lock(); k.lines = append(k.lines, string(l)); k.mu.Unlock() }
+func (k *sink) Fire(a notify.Alert) { k.mu.Lock(); k.fired = append(k.fired, a); k.mu.Unlock() }
+func (k *sink) Resolve(a notify.Alert) {
+	k.mu.Lock()
+	k.resolved = append(k.resolved, a)
+	k.mu.Unlock()
+}
+func (k *sink) Record(l []byte) { k.mu.Lock(); k.lines = append(k.lines, string(l)); k.mu.Unlock() }
 func (k *sink) snapshot() (cmds []telemetry.Command, fired []notify.Alert, lines []string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
