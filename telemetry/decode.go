@@ -183,7 +183,9 @@ func (d *decoder) scanTop() *RejectError {
 		}
 		*slot = v
 	}
-	if s.peek() != 0 {
+	// Anything but whitespace after the object is trailing garbage; peek
+	// returns 0 both at the end and for a NUL byte, so test the position.
+	if s.skipWS(); s.pos < len(s.data) {
 		return s.syntax("data after the top-level object")
 	}
 	return nil
