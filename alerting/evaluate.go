@@ -100,7 +100,7 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 		// the first that is not.
 		ps.sessionStart, ps.lowSince = 0, 0
 		if charging {
-			ps.sessionStart = b.now
+			ps.sessionStart = t.TS
 		}
 		if ps.rise != nil {
 			ps.rise.reset()
@@ -180,7 +180,7 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 		if w > lim.FullW {
 			ps.lowSince = 0
 		} else if ps.lowSince == 0 {
-			ps.lowSince = b.now
+			ps.lowSince = t.TS
 		}
 	}
 	e.timers(b, p, n, ps)
@@ -188,15 +188,21 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 
 // timers applies the time-driven port rules: maximum session duration and
 // full battery. Observe and Tick both call it.
+//
+// Both durations are measured on the pile's clock (its ts), like the rate of
+// rise: a difference of two readings of the same clock does not care about
+// the pile's offset from ours, nor about a backlog delaying delivery. Between
+// readings, Tick extrapolates the pile's clock by our elapsed time.
 func (e *Engine) timers(b *batch, p *pile, n int, ps *port) {
 	if !ps.charging {
 		return
 	}
 	lim := p.lim
-	if ps.sessionStart != 0 && b.now-ps.sessionStart > lim.maxSessionMS {
-		e.trip(b, p, n, AlertMaxDuration, float64(b.now-ps.sessionStart)/3.6e6)
+	now := p.pileNow(b.now)
+	if ps.sessionStart != 0 && now-ps.sessionStart > lim.maxSessionMS {
+		e.trip(b, p, n, AlertMaxDuration, float64(now-ps.sessionStart)/3.6e6)
 	}
-	if ps.lowSince != 0 && b.now-ps.lowSince >= lim.fullAfterMS && e.closePort(b, p, n, reasonFull) {
+	if ps.lowSince != 0 && now-ps.lowSince >= lim.fullAfterMS && e.closePort(b, p, n, reasonFull) {
 		b.rest = append(b.rest, Info{
 			Kind: "full", Site: p.site, Pile: p.id, Port: n, At: timeOf(b.now),
 			Detail: "at most " + ftoa(lim.FullW) + " W for " + lim.FullAfter.String(),

@@ -63,8 +63,8 @@ type pile struct {
 // 2 GiB.
 type port struct {
 	rise         *riseRing
-	sessionStart int64 // At of the start of the charging session, 0 when not charging
-	lowSince     int64 // At since which power has been at or below full_w, 0 when not
+	sessionStart int64 // pile ts of the first charging sample of the session, 0 when not charging
+	lowSince     int64 // pile ts since which power has been at or below full_w, 0 when not
 	ackTS        int64 // pile TS from which telemetry must show the port cut
 	latchedAt    int64
 	lastTemp     float32 // NaN when missing or implausible
@@ -173,6 +173,18 @@ func (p *pile) classify(seq uint32, ts int64) seqClass {
 	return seqStale
 }
 
+// pileNow is the pile's clock at our time now (ms): its newest in-order
+// ts, moved on by the time we have waited since that telemetry arrived.
+func (p *pile) pileNow(now int64) int64 {
+	return p.lastTS + (now - p.lastTelAt)
+}
+
+// ourTime converts a time on the pile's clock to ours (the inverse of
+// pileNow).
+func (p *pile) ourTime(pileMS int64) int64 {
+	return pileMS - p.lastTS + p.lastTelAt
+}
+
 // recomputeDue sets when Tick next has work for this pile: staleness while
 // charging, a session's maximum duration, a full battery's timer.
 func (p *pile) recomputeDue() {
@@ -186,11 +198,12 @@ func (p *pile) recomputeDue() {
 		if !ps.charging {
 			continue
 		}
+		// The timers run on the pile's clock; due is on ours.
 		if ps.sessionStart != 0 && ps.active&AlertMaxDuration.bit() == 0 {
-			due = min(due, ps.sessionStart+lim.maxSessionMS+1)
+			due = min(due, p.ourTime(ps.sessionStart+lim.maxSessionMS+1))
 		}
 		if ps.lowSince != 0 && !ps.closeHeld && !p.close0 {
-			due = min(due, ps.lowSince+lim.fullAfterMS)
+			due = min(due, p.ourTime(ps.lowSince+lim.fullAfterMS))
 		}
 	}
 	p.due = due
