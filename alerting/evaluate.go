@@ -318,7 +318,10 @@ func (e *Engine) onEvent(b *batch, p *pile, ev *telemetry.Event) {
 		e.trip(b, p, 0, AlertSmoke, 1)
 	case telemetry.EventPlugOut:
 		if ps := p.portIf(ev.Port); ps != nil {
-			ps.sessionStart, ps.lowSince = 0, 0
+			// The session is over: the next charging sample starts a new one
+			// (a plug_out that overtakes the new bike's first telemetry must
+			// not leave that session untimed).
+			ps.sessionStart, ps.lowSince, ps.charging = 0, 0, false
 			e.resolve(b, p, ev.Port, AlertMaxDuration)
 			// A port closed only because its battery was full reopens when
 			// that bike is unplugged, so the next rider can charge without

@@ -42,7 +42,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func testConfig(t *testing.T, mqttURL string, influx *testenv.InfluxServer, dataDir string) config.Config {
+func testConfig(_ testing.TB, mqttURL string, influx *testenv.InfluxServer, dataDir string) config.Config {
 	cfg := config.Default()
 	cfg.MQTT.URL = mqttURL
 	cfg.MQTT.ClientID = "chargeguard-test"

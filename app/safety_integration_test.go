@@ -122,6 +122,20 @@ func (w *webhook) has(alertname, status string) bool {
 	return false
 }
 
+// hasAt reports whether a firing alert of that name for that site and pile
+// reached the webhook.
+func (w *webhook) hasAt(alertname, site, pile string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.alerts {
+		labels, _ := a["labels"].(map[string]any)
+		if labels["alertname"] == alertname && labels["site"] == site && labels["pile"] == pile && a["status"] == "firing" {
+			return true
+		}
+	}
+	return false
+}
+
 func alertmanagerConfig(webhookURL string) string {
 	return fmt.Sprintf(`
 route:

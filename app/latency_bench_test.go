@@ -1,0 +1,142 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/internal/testenv"
+	"github.com/chargeguard/chargeguard/simulators"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// startChargeguardProcess builds and starts chargeguard as its own process
+// against the given broker and InfluxDB, and returns once it is ready.
+func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.InfluxServer) *exec.Cmd {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "chargeguard")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/chargeguard")
+	build.Dir = testenv.RepoRoot(b)
+	out, err := build.CombinedOutput()
+	require.NoError(b, err, "%s", out)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
+	cmd := exec.Command(bin, "--mqtt-url", brokerURL, "--influx-url", influx.URL,
+		"--influx-bucket", influx.Bucket(), "--data-dir", b.TempDir(), "--http-addr", httpAddr,
+		"--log-level", "error", "--log-format", "json")
+	logf, err := os.Create(filepath.Join(b.TempDir(), "chargeguard.log"))
+	require.NoError(b, err)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(b, cmd.Start())
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	require.Eventually(b, func() bool {
+		resp, err := httpClient.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond)
+	return cmd
+}
+
+// BenchmarkDetectionToCommand measures, on a real Mosquitto with chargeguard
+// as its own process, the time from a pile publishing an overheating
+// sample to that pile receiving its close command, while a background load
+// of telemetry flows through the same broker. Each iteration uses a new
+// probe pile (a latched port is never closed twice). Reported: p50 and p99
+// in milliseconds.
+//
+//	go test -run '^$' -bench DetectionToCommand -benchtime 300x ./app
+func BenchmarkDetectionToCommand(b *testing.B) {
+	for _, load := range []struct {
+		name  string
+		piles int
+		rate  float64 // telemetry messages per second, 10 ports each
+	}{
+		{"changhe", 169, 16.9},       // the Changhe fleet: 169 piles every 10 s
+		{"100k_samples", 1000, 10000}, // 100,000 port samples/s
+	} {
+		b.Run(load.name, func(b *testing.B) {
+			mosq := testenv.Mosquitto(b)
+			influx := testenv.Influx(b)
+			startChargeguardProcess(b, mosq.URL, influx)
+
+			ctx, cancel := context.WithCancel(context.Background())
+			var wg sync.WaitGroup
+			var loadRes simulators.LoadResult
+			var loadErr error
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				loadRes, loadErr = simulators.Load(ctx, simulators.LoadOptions{
+					Broker: mosq.URL, Piles: load.piles, Ports: 10, Rate: load.rate,
+					Duration: time.Hour, Conns: 8, QoS: 1, Logger: zerolog.Nop(),
+				})
+			}()
+			defer func() {
+				cancel()
+				wg.Wait()
+				if loadErr != nil && ctx.Err() == nil {
+					b.Errorf("load: %v", loadErr)
+				}
+				b.Logf("background load: %.0f msgs/s achieved (target %.0f), %d publish errors", loadRes.Rate, load.rate, loadRes.Errors)
+			}()
+			time.Sleep(3 * time.Second) // let the background load reach its rate before measuring
+
+			probe := paho.NewClient(paho.NewClientOptions().AddBroker(mosq.URL).SetClientID("latency-probe"))
+			tok := probe.Connect()
+			require.True(b, tok.WaitTimeout(10*time.Second))
+			require.NoError(b, tok.Error())
+			defer probe.Disconnect(100)
+			got := make(chan time.Time, 1)
+			tok = probe.Subscribe("chargers/probe/+/cmd", 1, func(_ paho.Client, _ paho.Message) {
+				select {
+				case got <- time.Now():
+				default:
+				}
+			})
+			require.True(b, tok.WaitTimeout(10*time.Second))
+			require.NoError(b, tok.Error())
+
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := range b.N {
+				tm := telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: 1, AmbientC: telemetry.F(30),
+					Ports: []telemetry.PortSample{{N: 1, State: telemetry.StateCharging, A: telemetry.F(2), W: telemetry.F(440), TempC: telemetry.F(75)}}}
+				payload, err := telemetry.Encode(&tm)
+				require.NoError(b, err)
+				start := time.Now()
+				tok := probe.Publish(fmt.Sprintf("chargers/probe/p%d/telemetry", i), 1, false, payload)
+				select {
+				case at := <-got:
+					lat = append(lat, at.Sub(start))
+				case <-time.After(10 * time.Second):
+					b.Fatalf("probe %d: no close command within 10 s", i)
+				}
+				tok.Wait()
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			q := func(p float64) float64 {
+				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(q(0.50), "p50_ms")
+			b.ReportMetric(q(0.99), "p99_ms")
+			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
