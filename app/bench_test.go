@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,31 +47,7 @@ func procStats(tb testing.TB, pid int) (cpu time.Duration, peakRSS int64) {
 func BenchmarkIngestEndToEnd(b *testing.B) {
 	mosq := testenv.Mosquitto(b)
 	influx := testenv.Influx(b)
-	bin := filepath.Join(b.TempDir(), "chargeguard")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/chargeguard")
-	build.Dir = testenv.RepoRoot(b)
-	out, err := build.CombinedOutput()
-	require.NoError(b, err, "%s", out)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(b))
-	cmd := exec.Command(bin, "--mqtt-url", mosq.URL, "--influx-url", influx.URL,
-		"--influx-bucket", influx.Bucket(), "--data-dir", b.TempDir(), "--http-addr", httpAddr,
-		"--log-level", "warn", "--log-format", "json")
-	logf, err := os.Create(filepath.Join(b.TempDir(), "chargeguard.log"))
-	require.NoError(b, err)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(b, cmd.Start())
-	defer func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}()
-	require.Eventually(b, func() bool {
-		resp, err := httpClient.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond)
+	cmd := startChargeguardProcess(b, mosq.URL, influx)
 
 	const piles = 1000
 	perPile := max(b.N/piles, 1)

@@ -65,6 +65,10 @@ names=()
 cleanup() {
 	local i pid
 	trap - EXIT INT TERM
+	if [ -n "${OVERHEAT_PID:-}" ] && kill -0 "$OVERHEAT_PID" 2>/dev/null; then
+		kill -TERM "$OVERHEAT_PID" 2>/dev/null || true
+		wait "$OVERHEAT_PID" 2>/dev/null || true
+	fi
 	# Reverse start order: the simulator first, InfluxDB last, so
 	# chargeguard can flush what it has into InfluxDB before it goes.
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
@@ -164,6 +168,14 @@ port_busy "$MQTT_PORT" || die "chargeguard's broker does not listen on 127.0.0.1
 "$BIN/pilesim" --broker "tcp://127.0.0.1:$MQTT_PORT" --fleet "$FLEET" >>"$LOGS/pilesim.log" 2>&1 &
 started $! pilesim
 
+# The injected fault: a loose plug overheats port 3 of a demonstration pile
+# (simulators/demo/overheat.yaml, 10x speed, about 75 s). chargeguard must
+# cut the port, page on-call (the log receiver here: no Alertmanager is
+# configured), and keep the port latched.
+"$BIN/pilesim" run simulators/demo/overheat.yaml --broker "tcp://127.0.0.1:$MQTT_PORT" >>"$LOGS/overheat.log" 2>&1 &
+OVERHEAT_PID=$!
+say "started the overheat demo (pid $OVERHEAT_PID): port 3 of demo-shed/p01 heats up over the next minute"
+
 cat <<EOF
 
 chargeguard is watching the fleet in $FLEET.
@@ -171,6 +183,8 @@ chargeguard is watching the fleet in $FLEET.
   metrics:      curl -s http://127.0.0.1:$HTTP_PORT/metrics | grep ^chargeguard_
   logs:         tail -f $LOGS/chargeguard.log $LOGS/pilesim.log
   MQTT traffic: mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'chargers/#' -v
+  latched:      curl -s 'http://127.0.0.1:$HTTP_PORT/api/v1/ports?state=latched'
+  alerts:       curl -s http://127.0.0.1:$HTTP_PORT/api/v1/alerts
   InfluxDB:     curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
                   --data-urlencode "q=SHOW MEASUREMENTS"
                 curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
@@ -188,6 +202,20 @@ fi
 start=$SECONDS
 next_status=$((SECONDS + 15))
 while :; do
+	if [ -n "${OVERHEAT_PID:-}" ] && ! kill -0 "$OVERHEAT_PID" 2>/dev/null; then
+		rc=0
+		wait "$OVERHEAT_PID" || rc=$?
+		OVERHEAT_PID=
+		if [ "$rc" = 0 ]; then
+			say "overheat demo: port 3 of demo-shed/p01 was cut and stays latched:"
+		else
+			say "overheat demo FAILED (status $rc); see $LOGS/overheat.log:"
+			tail -n 20 "$LOGS/overheat.log" >&2 || true
+		fi
+		grep -E '"(alertname|audit)"' "$LOGS/chargeguard.log" | grep demo-shed | head -n 5 || true
+		curl -s "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
+		echo
+	fi
 	for i in "${!pids[@]}"; do
 		if ! kill -0 "${pids[i]}" 2>/dev/null; then
 			rc=0
