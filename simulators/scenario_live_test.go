@@ -3,7 +3,6 @@ package simulators
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,51 +11,10 @@ import (
 	"github.com/chargeguard/chargeguard/internal/testenv"
 )
 
-// The shipped scenarios, run against a real Mosquitto and a small fake
-// rule engine, pass; each runs under its own topic root so they can run in
-// parallel. The 1-hour healthy scenarios are checked offline instead
-// (TestShippedScenariosProduceTheirEvidence), except the winter night,
-// which runs here at 60x.
-func TestShippedScenariosAgainstFakeBackend(t *testing.T) {
-	broker := testenv.Mosquitto(t)
-	// The scenarios run concurrently (t.Parallel would run only
-	// GOMAXPROCS of them at a time), then each is checked in a subtest.
-	type outcome struct {
-		res Result
-		err error
-	}
-	var scs []*Scenario
-	for _, sc := range shippedScenarios(t) {
-		switch sc.Name {
-		case "healthy_summer_open_air", "healthy_evening_peak":
-			continue
-		case "healthy_winter_night":
-			sc.Speed = 60
-		}
-		sc.Root = "t-" + sc.Name
-		newFakeBackend(t, broker.URL, sc.Root, 0)
-		scs = append(scs, sc)
-	}
-	out := make([]outcome, len(scs))
-	var wg sync.WaitGroup
-	for i, sc := range scs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			out[i].res, out[i].err = RunScenario(ctx, sc, broker.URL, zerologNop())
-		}()
-	}
-	wg.Wait()
-	for i, sc := range scs {
-		t.Run(sc.Name, func(t *testing.T) {
-			require.NoError(t, out[i].err)
-			t.Log(out[i].res)
-			require.True(t, out[i].res.Passed(), out[i].res.String())
-		})
-	}
-}
+// The shipped scenarios themselves run against the real chargeguard, on
+// real Mosquitto, InfluxDB and Alertmanager, in app.TestScenariosEndToEnd.
+// Here the fake backend only plays a backend that misbehaves, to test that
+// the runner explains every failure.
 
 // A scenario fails, with a message that says why, when the backend does not
 // act, acts too late, or opens a port.
