@@ -159,3 +159,37 @@ func (e *Engine) Audit(site, pileID string, port int) []AuditRecord {
 	out = append(out, l.recs[l.next:]...)
 	return append(out, l.recs[:l.next]...)
 }
+
+// Counts is what the gauges show: ports latched, ports with a command
+// awaiting its ack, and active alerts by name and severity. It walks the
+// state once without allocating per port, for a once-a-second refresh.
+type Counts struct {
+	Latched int
+	Pending int
+	Firing  map[Alert]int // keyed by Name and Severity only
+}
+
+// Counts returns the current counts.
+func (e *Engine) Counts() Counts {
+	c := Counts{Firing: map[Alert]int{}}
+	for _, p := range e.piles {
+		n := p.nports()
+		for i := 1; i <= n; i++ {
+			ps := p.portIf(i)
+			latched := p.latch != 0 || (ps != nil && ps.latch != 0)
+			if latched {
+				c.Latched++
+			}
+			for _, cmd := range p.pending {
+				if int(cmd.port) == i || cmd.port == 0 {
+					c.Pending++
+					break
+				}
+			}
+		}
+	}
+	for _, rec := range e.alerts {
+		c.Firing[Alert{Name: rec.alert.Name, Severity: rec.alert.Severity}]++
+	}
+	return c
+}

@@ -90,6 +90,15 @@ type Service struct {
 
 	sentAt map[string]time.Time // first send of each command awaiting its ack, for the ack latency
 	online map[[2]string]bool   // piles by (site, pile): online per their last status message
+
+	// dirty says the engine's state changed since the last snapshot. The
+	// engine's goroutine takes a snapshot at most every TickInterval and
+	// hands it to the persister, which writes the newest one it has: no
+	// cut ever waits for the disk, and a storm of alerts costs one write
+	// per tick, not one per alert.
+	dirty     bool
+	snapshots chan []byte
+	gaugesDue time.Time
 }
 
 // NewService builds the engine and restores the state kept in StatePath.
@@ -114,14 +123,15 @@ func NewService(o ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		o:      o,
-		log:    o.Logger.With().Str("component", "alerting").Logger(),
-		engine: e,
-		inbox:  make(chan telemetry.Message, o.QueueSize),
-		calls:  make(chan func()),
-		m:      newServiceMetrics(o.Registerer),
-		sentAt: map[string]time.Time{},
-		online: map[[2]string]bool{},
+		o:         o,
+		log:       o.Logger.With().Str("component", "alerting").Logger(),
+		engine:    e,
+		inbox:     make(chan telemetry.Message, o.QueueSize),
+		calls:     make(chan func()),
+		m:         newServiceMetrics(o.Registerer),
+		sentAt:    map[string]time.Time{},
+		online:    map[[2]string]bool{},
+		snapshots: make(chan []byte, 1),
 	}
 	if o.StatePath != "" {
 		if err := s.restore(); err != nil {
@@ -149,12 +159,7 @@ func (s *Service) restore() error {
 	if err := s.engine.Restore(st); err != nil {
 		return fmt.Errorf("alerting: restore state %s: %w", s.o.StatePath, err)
 	}
-	n := 0
-	for _, v := range s.engine.Ports(PortFilter{State: ControlLatched}) {
-		_ = v
-		n++
-	}
-	s.log.Info().Int("latched_ports", n).Int("piles", len(st.Piles)).Msg("restored safety state")
+	s.log.Info().Int("latched_ports", s.engine.Counts().Latched).Int("piles", len(st.Piles)).Msg("restored safety state")
 	return nil
 }
 
@@ -169,23 +174,38 @@ func (s *Service) Observe(m telemetry.Message) {
 	}
 }
 
-// Run owns the engine until ctx is done.
+// Run owns the engine until ctx is done. On return the state has been
+// written one last time.
 func (s *Service) Run(ctx context.Context) error {
+	persisted := make(chan struct{})
+	go func() {
+		defer close(persisted)
+		for b := range s.snapshots {
+			s.write(b)
+		}
+	}()
 	tick := time.NewTicker(s.o.TickInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			s.persist()
+			s.snapshot()
+			close(s.snapshots)
+			<-persisted
 			return nil
 		case m := <-s.inbox:
 			if m.Status != nil {
 				s.pileStatus(m.Topic.Site, m.Topic.Pile, m.Status.Online)
 			}
 			s.apply(s.engine.Observe(s.o.Now(), m))
-			s.m.queue.Set(float64(len(s.inbox)))
 		case <-tick.C:
-			s.apply(s.engine.Tick(s.o.Now()))
+			now := s.o.Now()
+			s.apply(s.engine.Tick(now))
+			s.snapshot()
+			if !now.Before(s.gaugesDue) {
+				s.updateGauges()
+				s.gaugesDue = now.Add(time.Second)
+			}
 		case f := <-s.calls:
 			f()
 		}
@@ -248,8 +268,7 @@ func (s *Service) apply(actions []Action) {
 		}
 	}
 	if changed {
-		s.persist()
-		s.updateGauges()
+		s.dirty = true
 	}
 }
 
@@ -404,20 +423,39 @@ func (s *Service) record(f func([]byte) []byte) {
 	s.o.Recorder.Record(s.buf)
 }
 
-// persist writes the engine's state atomically (temp file, fsync, rename),
-// after the commands of the same step were published.
-func (s *Service) persist() {
-	if s.o.StatePath == "" {
+// snapshot hands the engine's state, if it changed, to the persister. When
+// the persister is still busy with an older one, the older one is dropped:
+// only the newest state matters.
+func (s *Service) snapshot() {
+	if !s.dirty || s.o.StatePath == "" {
 		return
 	}
-	start := time.Now()
+	s.dirty = false
 	b, err := json.Marshal(s.engine.Snapshot())
-	if err == nil {
-		err = writeFileAtomic(s.o.StatePath, b)
-	}
 	if err != nil {
 		s.m.persistFailures.Inc()
-		s.log.Error().Err(err).Str("path", s.o.StatePath).Msg("persist safety state failed; latched ports are held in memory and will be written on the next change")
+		s.log.Error().Err(err).Msg("encode safety state")
+		return
+	}
+	for {
+		select {
+		case s.snapshots <- b:
+			return
+		default:
+			select {
+			case <-s.snapshots: // superseded
+			default:
+			}
+		}
+	}
+}
+
+// write stores one snapshot atomically (temp file, fsync, rename).
+func (s *Service) write(b []byte) {
+	start := time.Now()
+	if err := writeFileAtomic(s.o.StatePath, b); err != nil {
+		s.m.persistFailures.Inc()
+		s.log.Error().Err(err).Str("path", s.o.StatePath).Msg("persist safety state failed; latched ports are held in memory and written with the next change")
 		return
 	}
 	s.m.persistDuration.Observe(time.Since(start).Seconds())
@@ -480,21 +518,16 @@ func (s *Service) pileStatus(site, pile string, online bool) {
 	}
 }
 
+// updateGauges refreshes the latched, pending and firing gauges; Run calls
+// it once a second, not per action, so a storm of alerts does not walk the
+// fleet once per alert.
 func (s *Service) updateGauges() {
-	latched, pending := 0, 0
-	for _, v := range s.engine.Ports(PortFilter{}) {
-		if v.Control == ControlLatched {
-			latched++
-		}
-		if v.PendingCommand != "" {
-			pending++
-		}
-	}
-	s.m.latched.Set(float64(latched))
-	s.m.pending.Set(float64(pending))
+	c := s.engine.Counts()
+	s.m.latched.Set(float64(c.Latched))
+	s.m.pending.Set(float64(c.Pending))
 	s.m.firing.Reset()
-	for _, a := range s.engine.Alerts(true) {
-		s.m.firing.WithLabelValues(a.Name.String(), string(a.Severity)).Inc()
+	for a, n := range c.Firing {
+		s.m.firing.WithLabelValues(a.Name.String(), string(a.Severity)).Set(float64(n))
 	}
 }
 
