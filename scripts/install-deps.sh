@@ -5,7 +5,9 @@
 #
 #   - Debian packages: mosquitto (+ clients), prometheus (for promtool),
 #     prometheus-alertmanager (+ amtool), docker-compose (to check
-#     deploy/docker-compose.yml), curl (the scripts talk HTTP with it).
+#     deploy/compose/docker-compose.yml), curl (the scripts talk HTTP with
+#     it), openssl (the TLS test issues pile certificates with
+#     deploy/mosquitto/pki.sh), make and git.
 #   - InfluxDB 1.8.10 built from source into .cache/bin/influxd (Debian ships
 #     no InfluxDB, and newer 1.x releases need a Rust toolchain to build).
 #   - with --bench: benchstat into .cache/bin.
@@ -66,6 +68,9 @@ needed=(
 	promtool:prometheus
 	docker-compose:docker-compose
 	curl:curl
+	openssl:openssl
+	make:make
+	git:git
 )
 if [ "$demo_only" = 1 ]; then
 	# The demo runs chargeguard's embedded broker: no Debian servers needed.
@@ -96,7 +101,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	say "missing: ${missing[*]}; installing the Debian packages"
 	if [ ${#SUDO[@]} -gt 0 ] && ! command -v sudo >/dev/null 2>&1; then
 		echo "install-deps: not root and no sudo: install as root:" \
-			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl" >&2
+			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git" >&2
 		exit 1
 	fi
 	declare -A before=()
@@ -104,7 +109,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		before[$svc]=" $(service_pids "$svc" | tr '\n' ' ') "
 	done
 
-	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl)
+	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git)
 	if [ "$demo_only" = 1 ]; then
 		packages=(curl)
 	fi

@@ -28,7 +28,7 @@
 // Trimmed records are freed lazily: tidwall/wal's TruncateFront rewrites the
 // rest of the segment that holds the new first index, so the spool calls it
 // only once a segment's worth of trimmed records is on disk
-// (docs/benchmarks-spool.md has the measurement).
+// (docs/benchmarks.md has the measurement).
 //
 // A record half-written when the process or the machine died (a torn tail)
 // was never acked; Open cuts the last segment back to its last valid entry
