@@ -18,6 +18,7 @@ import (
 // chargeguard logs in with its own account, a pile with its site/pile
 // account gets its telemetry stored, and a wrong password is refused.
 func TestEmbeddedBrokerWithPasswordFile(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	influx := testenv.Influx(t)
 	pw := auth.NewPasswordFile()
 	require.NoError(t, pw.Set("chargeguard", "service-password-123", auth.DefaultIterations))

@@ -41,6 +41,7 @@ func TestIngestMillionPortPoints(t *testing.T) {
 // InfluxDB killed for 60 s during a steady load, then restarted: 0 points
 // lost. The spool holds the readings and the writer retries.
 func TestIngestSurvivesInfluxOutage(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	mosq := testenv.Mosquitto(t)
 	influx := testenv.Influx(t)
 	cg := start(t, testConfig(t, mosq.URL, influx, t.TempDir()), app.Options{})
@@ -75,6 +76,7 @@ func TestIngestSurvivesInfluxOutage(t *testing.T) {
 // broker keeps what was not acked (persistent session), the spool keeps what
 // was acked but not yet in InfluxDB.
 func TestIngestSurvivesSIGKILL(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	mosq := testenv.Mosquitto(t)
 	influx := testenv.Influx(t)
 	bin := filepath.Join(t.TempDir(), "chargeguard")
@@ -141,6 +143,7 @@ func tail(s string, n int) string {
 // with its reason counted and kept, the process stays healthy, and every
 // valid message around them is stored.
 func TestIngestHostileInput(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	mosq := testenv.Mosquitto(t)
 	influx := testenv.Influx(t)
 	cg := start(t, testConfig(t, mosq.URL, influx, t.TempDir()), app.Options{})

@@ -157,6 +157,7 @@ receivers:
 // alert and the audit are in InfluxDB, and after a restart the port is still
 // latched. A normal reading afterwards never reopens it.
 func TestOverheatCutEndToEnd(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	mosq := testenv.Mosquitto(t)
 	influx := testenv.Influx(t)
 	hook := newWebhook(t)
@@ -241,6 +242,7 @@ func post(t *testing.T, url, token string) int {
 // Restart chargeguard while a close awaits its ack: after the restart the
 // same command (same id) is resent and completed once the pile answers.
 func TestCloseAwaitingAckSurvivesRestart(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
 	mosq := testenv.Mosquitto(t)
 	influx := testenv.Influx(t)
 	cfg := testConfig(t, mosq.URL, influx, t.TempDir())
