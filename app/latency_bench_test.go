@@ -66,7 +66,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 		piles int
 		rate  float64 // telemetry messages per second, 10 ports each
 	}{
-		{"changhe", 169, 16.9},       // the Changhe fleet: 169 piles every 10 s
+		{"changhe", 169, 16.9},        // the Changhe fleet: 169 piles every 10 s
 		{"100k_samples", 1000, 10000}, // 100,000 port samples/s
 	} {
 		b.Run(load.name, func(b *testing.B) {
