@@ -119,13 +119,22 @@ func TestHealthyFleetStaysInPhysicalRanges(t *testing.T) {
 		{"spring", time.Date(2025, 4, 8, 0, 0, 0, 0, Hangzhou), Weather{Rain: []Window{{From: Duration(10 * time.Hour), For: Duration(5 * time.Hour)}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && c.name != "summer heat wave" {
+				t.Skip("-short: the heat wave alone, the hardest case; the full run covers every season")
+			}
 			opts := Options{Fleet: sub, Seed: 11, Start: c.start, Weather: c.weather, Interval: 60 * time.Second}
 			var maxTemp, maxAmb, maxLeak, maxOpenAirAmb = -100.0, -100.0, 0.0, -100.0
 			minAmb := 100.0
 			var sessions, samples int
 			chargingSince := map[string]time.Time{}
 			var longest time.Duration
-			err := Simulate(opts, 48*time.Hour, func(e Emitted) {
+			days := 48 * time.Hour
+			if testing.Short() {
+				// -short (the race-detector pass) checks one simulated day;
+				// the full run checks two.
+				days = 24 * time.Hour
+			}
+			err := Simulate(opts, days, func(e Emitted) {
 				if e.Reject != "" || len(e.Met) > 0 {
 					t.Fatalf("%s: a healthy pile sent a rejectable message (%s) or met %v", e.Pile.Key(), e.Reject, e.Met)
 				}
