@@ -3,6 +3,7 @@ package alerting
 import (
 	"cmp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,9 @@ func optional(v float32) *float64 {
 	if isNaN32(v) {
 		return nil
 	}
-	f := float64(v)
+	// The engine keeps readings as float32; print them as the pile sent
+	// them (51.4, not 51.400001525878906).
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(v), 'g', 7, 32), 64)
 	return &f
 }
 

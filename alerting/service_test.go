@@ -166,3 +166,14 @@ func TestServicePublishFailureIsRetriedNotDropped(t *testing.T) {
 	}
 	require.Contains(t, names, "close_failed")
 }
+
+func TestPortViewReadingsPrintAsSent(t *testing.T) {
+	e, err := NewEngine(DefaultRules(), EngineOptions{})
+	require.NoError(t, err)
+	now := time.Now()
+	e.Observe(now, telemetryMsg(1, now, 51.4))
+	ports := e.Ports(PortFilter{})
+	require.Len(t, ports, 3)
+	require.NotNil(t, ports[2].TempC)
+	require.Equal(t, 51.4, *ports[2].TempC, "a float32 reading must not print as 51.400001525878906")
+}

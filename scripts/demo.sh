@@ -212,7 +212,8 @@ while :; do
 			say "overheat demo FAILED (status $rc); see $LOGS/overheat.log:"
 			tail -n 20 "$LOGS/overheat.log" >&2 || true
 		fi
-		grep -E '"(alertname|audit)"' "$LOGS/chargeguard.log" | grep demo-shed | head -n 5 || true
+		grep -E '"component":"alerting".*("alertname":"overheat"|"audit":"(command|ack)")' "$LOGS/chargeguard.log" |
+			grep demo-shed | head -n 5 || true
 		curl -s "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
 		echo
 	fi
