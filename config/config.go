@@ -59,7 +59,11 @@ type API struct {
 type APIToken struct {
 	Name  string `yaml:"name"`
 	Token Secret `yaml:"token"`
-	Role  string `yaml:"role"`
+	// TokenFile names a file holding the token (a mounted Kubernetes or
+	// Docker secret), so the config file itself holds no secret. Set Token
+	// or TokenFile, not both.
+	TokenFile string `yaml:"token_file"`
+	Role      string `yaml:"role"`
 }
 
 // MQTT says where piles' messages come from.
@@ -180,7 +184,31 @@ func Load(path string) (Config, error) {
 	if err := Parse(b, &cfg); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := cfg.readTokenFiles(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
 	return cfg, nil
+}
+
+// readTokenFiles reads every api.tokens[i].token_file into its token.
+func (c *Config) readTokenFiles() error {
+	for i := range c.API.Tokens {
+		t := &c.API.Tokens[i]
+		if t.TokenFile == "" {
+			continue
+		}
+		field := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Token != "" {
+			return &FieldError{Field: field, Err: errors.New("set token or token_file, not both")}
+		}
+		b, err := os.ReadFile(t.TokenFile)
+		if err != nil {
+			// The path is not secret; the error from the OS names it.
+			return &FieldError{Field: field + ".token_file", Err: err}
+		}
+		t.Token = Secret(strings.TrimSpace(string(b)))
+	}
+	return nil
 }
 
 // Parse decodes YAML into cfg, keeping the values of fields it does not set.

@@ -114,3 +114,24 @@ func FuzzParse(f *testing.F) {
 		_ = c.Validate() // must not panic, whatever the values
 	})
 }
+
+func TestTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "alice.token")
+	require.NoError(t, os.WriteFile(tok, []byte("s3cr3t-operator-token-1234\n"), 0o600))
+	path := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("api:\n  tokens:\n    - {name: alice, role: operator, token_file: "+tok+"}\n"), 0o600))
+	c, err := Load(path)
+	require.NoError(t, err)
+	require.Equal(t, Secret("s3cr3t-operator-token-1234"), c.API.Tokens[0].Token)
+	require.NoError(t, c.Validate())
+
+	require.NoError(t, os.WriteFile(path, []byte("api:\n  tokens:\n    - {name: alice, role: operator, token_file: "+dir+"/missing}\n"), 0o600))
+	_, err = Load(path)
+	require.ErrorContains(t, err, "api.tokens[0].token_file")
+
+	require.NoError(t, os.WriteFile(path, []byte("api:\n  tokens:\n    - {name: alice, role: operator, token: abcdefghijklmnopq, token_file: "+tok+"}\n"), 0o600))
+	_, err = Load(path)
+	require.ErrorContains(t, err, "not both")
+	require.NotContains(t, err.Error(), "abcdefghijklmnopq")
+}
