@@ -32,38 +32,23 @@ func fleetBoard() *dashboard.DashboardBuilder {
 		colorFault))
 	b.WithPanel(portCountStat(StateCharging, "Ports charging",
 		"Ports charging now (last report in the last 5 minutes).", ""))
-	b.WithPanel(newStat().
-		Title("Piles offline").
-		Description("Piles whose last status message is a death (their last will, sent by the broker when the pile vanished). No command can reach an offline pile: if one was charging, on-call has a pile_offline alert. A pile removed from service for good stays here until its status series is deleted.").
+	b.WithPanel(alarmCount("Piles offline",
+		"Piles whose last status message is a death (their last will, sent by the broker when the pile vanished). No command can reach an offline pile: if one was charging, on-call has a pile_offline alert. A pile removed from service for good stays here until its status series is deleted.").
 		Datasource(*influxRef()).
 		WithTarget(target("A", FleetPilesOffline)).
-		Unit(units.Short).Decimals(0).NoValue("0").
-		Thresholds(countThresholds(colorCut)).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(lastValue()).
 		Span(4).Height(4))
-	b.WithPanel(newStat().
-		Title("Alerts firing now").
-		Description("Alerts chargeguard is raising right now, by severity (from chargeguard's own metrics in Prometheus). Critical ones page on-call. Where they are: the alert table below and the Site boards.").
+	b.WithPanel(alarmCount("Alerts firing now",
+		"Alerts chargeguard is raising right now, by severity (from chargeguard's own metrics in Prometheus). Critical ones page on-call. Where they are: the alert table below and the Site boards.").
 		Datasource(promRef()).
 		WithTarget(promInstant("A", PromFleetFiring)).
-		Unit(units.Short).Decimals(0).NoValue("0").
-		Thresholds(countThresholds(colorCut)).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
 		TextMode(common.BigValueTextModeValueAndName).
 		ReduceOptions(lastValue()).
 		Span(4).Height(4))
-	b.WithPanel(newStat().
-		Title("Ports latched closed").
-		Description("Ports chargeguard keeps closed after a safety cut until an operator resets them (from chargeguard's metrics).").
+	b.WithPanel(alarmCount("Ports latched closed",
+		"Ports chargeguard keeps closed after a safety cut until an operator resets them (from chargeguard's metrics).").
 		Datasource(promRef()).
 		WithTarget(promInstant("A", PromFleetLatched)).
-		Unit(units.Short).Decimals(0).NoValue("0").
-		Thresholds(countThresholds(colorCut)).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(lastValue()).
 		Span(4).Height(4))
 
@@ -156,28 +141,18 @@ func fleetBoard() *dashboard.DashboardBuilder {
 		Span(3).Height(9))
 
 	b.WithRow(dashboard.NewRowBuilder("Alerts and safety cuts, last 24 h"))
-	b.WithPanel(newStat().
-		Title("Safety cuts, last 24 h").
-		Description("Close commands chargeguard sent in the last 24 hours (first sends; retries are not counted again).").
+	b.WithPanel(alarmCount("Safety cuts, last 24 h",
+		"Close commands chargeguard sent in the last 24 hours (first sends; retries are not counted again).").
 		Datasource(*influxRef()).
 		TimeFrom(DayWindow).
 		WithTarget(target("A", FleetCutsCount)).
-		Unit(units.Short).Decimals(0).NoValue("0").
-		Thresholds(countThresholds(colorCut)).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(lastValue()).
 		Span(4).Height(5))
-	b.WithPanel(newStat().
-		Title("Critical alerts raised, last 24 h").
-		Description("Critical alerts (each one paged on-call) raised in the last 24 hours.").
+	b.WithPanel(alarmCount("Critical alerts raised, last 24 h",
+		"Critical alerts (each one paged on-call) raised in the last 24 hours.").
 		Datasource(*influxRef()).
 		TimeFrom(DayWindow).
 		WithTarget(target("A", FleetCriticalCount)).
-		Unit(units.Short).Decimals(0).NoValue("0").
-		Thresholds(countThresholds(colorCut)).
-		ColorMode(common.BigValueColorModeBackground).
-		GraphMode(common.BigValueGraphModeNone).
 		ReduceOptions(lastValue()).
 		Span(4).Height(5))
 	b.WithPanel(barchart.NewPanelBuilder().
@@ -266,4 +241,16 @@ func portCountStat(state, title, desc, color string) *stat.PanelBuilder {
 		return p.ColorScheme(fixedColor(colorOK)).ColorMode(common.BigValueColorModeValue)
 	}
 	return p.Thresholds(countThresholds(color)).ColorMode(common.BigValueColorModeBackground)
+}
+
+// alarmCount is a stat panel that counts something that should be zero:
+// a whole number, 0 when there is no data, red background above 0.
+func alarmCount(title, description string) *stat.PanelBuilder {
+	return newStat().
+		Title(title).
+		Description(description).
+		Unit(units.Short).Decimals(0).NoValue("0").
+		Thresholds(countThresholds(colorCut)).
+		ColorMode(common.BigValueColorModeBackground).
+		GraphMode(common.BigValueGraphModeNone)
 }
