@@ -14,14 +14,8 @@ import (
 // fleetBoard is the first board an operator opens: every site at a glance,
 // what is hot now, and what the guard did in the last 24 hours.
 func fleetBoard() *dashboard.DashboardBuilder {
-	b := dashboard.NewDashboardBuilder("chargeguard — Fleet overview").
-		Uid(FleetUID).
-		Description("Every charging site at a glance: which ports are charging, closed for safety or faulted, which sockets are hot right now, what chargeguard cut in the last 24 hours, energy delivered and piles offline.").
-		Tags([]string{boardTag}).
-		Refresh("30s").
-		Time("now-6h", "now").
-		Timezone(common.TimeZoneBrowser).
-		Links(boardLinks())
+	b := newBoard("chargeguard — Fleet overview", FleetUID,
+		"Every charging site at a glance: which ports are charging, closed for safety or faulted, which sockets are hot right now, what chargeguard cut in the last 24 hours, energy delivered and piles offline.")
 
 	b.WithRow(dashboard.NewRowBuilder("Now"))
 	b.WithPanel(portCountStat(StateClosed, "Ports closed by chargeguard",

@@ -12,14 +12,8 @@ import (
 
 // portBoard is one port's history and everything chargeguard did about it.
 func portBoard() *dashboard.DashboardBuilder {
-	b := dashboard.NewDashboardBuilder("chargeguard — Port").
-		Uid(PortUID).
-		Description("One port's readings and every command chargeguard sent it: closes, retries, the pile's acks, resets — who did what and why.").
-		Tags([]string{boardTag}).
-		Refresh("30s").
-		Time("now-6h", "now").
-		Timezone(common.TimeZoneBrowser).
-		Links(boardLinks()).
+	b := newBoard("chargeguard — Port", PortUID,
+		"One port's readings and every command chargeguard sent it: closes, retries, the pile's acks, resets — who did what and why.").
 		WithVariable(queryVar("site", "Site", VarSite, false)).
 		WithVariable(queryVar("pile", "Pile", VarPile, false)).
 		WithVariable(queryVar("port", "Port", VarPortOfPile, false).Sort(dashboard.VariableSortNumericalAsc)).

@@ -11,14 +11,8 @@ import (
 
 // siteBoard shows every pile and port of one site, one row per pile.
 func siteBoard() *dashboard.DashboardBuilder {
-	b := dashboard.NewDashboardBuilder("chargeguard — Site").
-		Uid(SiteUID).
-		Description("Every pile and port of one site: socket temperatures against the enclosure's, current, power and port states, with chargeguard's alerts and safety cuts marked on every graph.").
-		Tags([]string{boardTag}).
-		Refresh("30s").
-		Time("now-6h", "now").
-		Timezone(common.TimeZoneBrowser).
-		Links(boardLinks()).
+	b := newBoard("chargeguard — Site", SiteUID,
+		"Every pile and port of one site: socket temperatures against the enclosure's, current, power and port states, with chargeguard's alerts and safety cuts marked on every graph.").
 		WithVariable(queryVar("site", "Site", VarSite, false)).
 		WithVariable(queryVar("pile", "Pile", VarPile, true)).
 		WithVariable(queryVar("port", "Port", VarPortsOfPiles, true).Sort(dashboard.VariableSortNumericalAsc)).

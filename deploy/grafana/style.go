@@ -281,3 +281,17 @@ func boardLinks() []cog.Builder[dashboard.DashboardLink] {
 func newStat() *stat.PanelBuilder {
 	return stat.NewPanelBuilder().Orientation(common.VizOrientationAuto)
 }
+
+// newBoard starts a board with what every chargeguard board shares: the
+// tag, a 30 s refresh over the last 6 hours in the browser's time zone,
+// and the links to the other boards.
+func newBoard(title, uid, description string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder(title).
+		Uid(uid).
+		Description(description).
+		Tags([]string{boardTag}).
+		Refresh("30s").
+		Time("now-6h", "now").
+		Timezone(common.TimeZoneBrowser).
+		Links(boardLinks())
+}
