@@ -64,6 +64,7 @@ const (
 	AuditAckUnknown    AuditKind = "ack_unknown"    // an ack for no command this engine knows
 	AuditCloseFailed   AuditKind = "close_failed"   // a close was never acked
 	AuditOpenFailed    AuditKind = "open_failed"    // an open was never acked (the port stays closed)
+	AuditOpenCanceled  AuditKind = "open_canceled"  // an open awaiting its ack was superseded by a newer close
 	AuditReset         AuditKind = "reset"          // an operator reset a port
 	AuditResetRefused  AuditKind = "reset_refused"  // an operator's reset was refused
 	AuditAlertAck      AuditKind = "alert_ack"      // an operator acknowledged an alert

@@ -28,6 +28,9 @@ const (
 	AlertCloseFailed                       // close never acked: port-0 close, pile latched
 	AlertRelayWelded                       // current after an acked close: port-0 close, pile latched
 	AlertMaxDuration                       // charging over max_session: close, not latched
+	AlertPileStream                        // 10 telemetry messages in a row set aside (dup, stale, late): warning
+	AlertPileProtocol                      // 3 rejected telemetry messages in a row, or an unknown v: warning
+	AlertPileConfig                        // a birth's rated_a above the configured cap: warning
 	alertCount
 )
 
@@ -37,7 +40,8 @@ const reasonFull = alertCount
 var alertNames = [...]string{
 	"", "temp_warning", "overheat", "overheat_rate", "overcurrent", "short_circuit",
 	"leakage", "smoke", "sensor_fault", "pile_offline", "hot_contact",
-	"close_failed", "relay_welded", "max_duration", "full",
+	"close_failed", "relay_welded", "max_duration",
+	"pile_stream", "pile_protocol", "pile_config", "full",
 }
 
 // AlertNames lists every alert name, for pre-creating metric series.
@@ -88,7 +92,10 @@ func (n *AlertName) UnmarshalText(b []byte) error {
 	return nil
 }
 
-func (n AlertName) bit() uint16 { return 1 << n }
+// alertMask is a set of alert names (and reasonFull), one bit each.
+type alertMask uint32
+
+func (n AlertName) bit() alertMask { return 1 << n }
 
 // Severity is the severity label of an alert.
 type Severity string
@@ -139,6 +146,17 @@ var policies = [alertCount]policy{
 		onSite: "The port still draws current after it was switched off (welded relay): cut the pile's supply on site and replace the relay."},
 	AlertMaxDuration: {severity: SeverityWarning, closes: true,
 		onSite: "A bike charged for too long in one session; the port was closed. Check the bike, then reset the port to reopen it."},
+	// The three pile_* warnings say that the guard sees less than it
+	// should of this pile. The rules keep running on what does arrive
+	// (single-sample trips on every message, receive time for the
+	// timers), so nothing closes on them; but the pile wants a look
+	// before it hides a real fault.
+	AlertPileStream: {severity: SeverityWarning,
+		onSite: "The pile keeps sending telemetry the guard must set aside (repeated, old or out-of-order counters): check its clock and firmware; single-reading trips still work, windowed rules are degraded."},
+	AlertPileProtocol: {severity: SeverityWarning,
+		onSite: "The pile sends telemetry that breaks the protocol (or a version this backend does not speak): the guard acts on what still parses, storage loses those readings. Have the vendor fix or roll back its firmware."},
+	AlertPileConfig: {severity: SeverityWarning,
+		onSite: "The pile announces a rated current above the configured cap (an mA/A mix-up?): the guard uses the cap. Correct the pile's configuration."},
 }
 
 // Alert is one firing or resolved alert. Its labels are alertname,

@@ -32,23 +32,81 @@ func (e *Engine) closePile(b *batch, p *pile, reason string) bool {
 	return true
 }
 
-// send issues a new command with a new id and tracks it until its ack.
+// send issues a new command with a new id and tracks it until its ack. A
+// close cancels every open awaiting its ack that it contradicts (contract
+// v1.1): one of the same port or of port 0, and for a port-0 close every
+// open of the pile, so that no resend of an older open can undo it.
 func (e *Engine) send(b *batch, p *pile, port int, action telemetry.Action, reason, actor string, kind AuditKind, detail string) {
+	if action == telemetry.ActionClose {
+		e.cancelOpens(b, p, port)
+	}
 	c := &command{
 		id: e.opts.NewID(), action: action, reason: reason,
 		ts: b.now, sentAt: b.now, detectedAt: b.det,
 		port: uint8(port), attempt: 1,
 	}
 	p.pending = append(p.pending, c)
-	if !p.inPending {
-		p.inPending = true
-		e.pendingPiles = append(e.pendingPiles, p.idx)
-	}
+	e.track(p)
 	b.cmds = append(b.cmds, c.send(p))
 	e.record(b, AuditRecord{
 		At: timeOf(b.now), Site: p.site, Pile: p.id, Port: port, Kind: kind,
 		Actor: actor, Reason: reason, CommandID: c.id, Action: action, Attempt: 1, Detail: detail,
 	})
+}
+
+func (e *Engine) cancelOpens(b *batch, p *pile, port int) {
+	kept := p.pending[:0]
+	for _, c := range p.pending {
+		if c.action == telemetry.ActionOpen && (port == 0 || int(c.port) == port || c.port == 0) {
+			e.record(b, AuditRecord{
+				At: timeOf(b.now), Site: p.site, Pile: p.id, Port: int(c.port), Kind: AuditOpenCanceled,
+				Actor: "rule:close", Reason: c.reason, CommandID: c.id, Action: c.action,
+				Attempt: int(c.attempt), Detail: "a newer close of the port supersedes it",
+			})
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(p.pending[len(kept):])
+	p.pending = kept
+}
+
+// resendCloses sends again, with their ids, every close of p awaiting its
+// ack: on the pile's birth and when our command session reconnects
+// (contract v1.1), rather than waiting out the ack timeout.
+func (e *Engine) resendCloses(b *batch, p *pile, why string) {
+	for _, c := range p.pending {
+		if c.action != telemetry.ActionClose {
+			continue
+		}
+		e.resend(b, p, c, "rule:resend", why)
+	}
+}
+
+// resend sends pending command c again with its id.
+func (e *Engine) resend(b *batch, p *pile, c *command, actor, why string) {
+	if c.attempt < 255 {
+		c.attempt++
+	}
+	c.sentAt = b.now
+	b.cmds = append(b.cmds, c.send(p))
+	e.record(b, AuditRecord{
+		At: timeOf(b.now), Site: p.site, Pile: p.id, Port: int(c.port), Kind: AuditRetry,
+		Actor: actor, Reason: c.reason, CommandID: c.id, Action: c.action,
+		Attempt: int(c.attempt), Detail: why,
+	})
+}
+
+// Reconnected tells the engine that the session commands are published on
+// has (re)connected to the broker: every close awaiting its ack is sent
+// again at once, since whatever was published while it was down may be
+// lost.
+func (e *Engine) Reconnected(now time.Time) []Action {
+	b := batch{now: msOf(now), det: msOf(now)}
+	for _, i := range e.pendingPiles {
+		e.resendCloses(&b, e.piles[i], "command session reconnected")
+	}
+	return b.out()
 }
 
 // onAck settles the command an ack answers.
@@ -93,43 +151,59 @@ func (e *Engine) onAck(b *batch, p *pile, a *telemetry.Ack) {
 		}
 		e.record(b, rec)
 		if c.action == telemetry.ActionClose && !late {
-			e.closeFailed(b, p, c, "the pile refused the close")
+			// A refused close is not abandoned: it stays pending, is
+			// escalated like one never acked, and is sent again.
+			p.pending = append(p.pending, c)
+			e.track(p)
+			if !c.failed {
+				e.closeFailed(b, p, c, "the pile refused the close")
+			}
 		}
 		return
 	}
 	rec.Kind = AuditAck
-	if late {
+	switch {
+	case late:
 		rec.Detail = "late ack of a close given up on"
+	case c.failed:
+		rec.Detail = "acked after close_failed"
 	}
 	e.record(b, rec)
 	if c.action != telemetry.ActionClose {
 		return
 	}
-	// Telemetry the pile takes from the ack on must show the port cut.
-	ackTS := a.TS
-	if ackTS <= 0 {
-		ackTS = p.lastTS + 1
-	}
+	// Telemetry that arrives from now on must show the port cut. The ack's
+	// ts is not used: a pile's clock may be anything.
 	if c.port == 0 {
 		if p.close0 {
-			p.close0Acked, p.close0AckTS = true, ackTS
+			p.close0Acked = true
 		}
 	} else if ps := p.portIf(int(c.port)); ps != nil && ps.closeHeld {
-		ps.closeAcked, ps.ackTS = true, ackTS
+		ps.closeAcked = true
 	}
 }
 
-// closeFailed gives up on close c: close_failed, and the whole pile closed.
+// track lists p among the piles with commands awaiting an ack.
+func (e *Engine) track(p *pile) {
+	if !p.inPending {
+		p.inPending = true
+		e.pendingPiles = append(e.pendingPiles, p.idx)
+	}
+}
+
+// closeFailed escalates close c, which its resends did not get acked:
+// close_failed, and the whole pile closed. c is not abandoned (contract
+// v1.1): it stays pending and Tick sends it again every resendFailedMS
+// while the pile is online, as a birth and a reconnect of our command
+// session do, until the pile acks it.
 func (e *Engine) closeFailed(b *batch, p *pile, c *command, why string) {
+	c.failed = true
+	c.sentAt = b.now
 	e.record(b, AuditRecord{
 		At: timeOf(b.now), Site: p.site, Pile: p.id, Port: int(c.port), Kind: AuditCloseFailed,
 		Actor: "rule:" + AlertCloseFailed.String(), Reason: c.reason, CommandID: c.id,
 		Action: c.action, Attempt: int(c.attempt), Detail: why,
 	})
-	if len(p.failed) >= 8 {
-		p.failed = p.failed[1:]
-	}
-	p.failed = append(p.failed, c.id)
 	e.trip(b, p, int(c.port), AlertCloseFailed, float64(c.attempt))
 }
 
@@ -139,6 +213,16 @@ func (e *Engine) closeFailed(b *batch, p *pile, c *command, why string) {
 // few hundred ms); its cost is one comparison per pile with nothing due.
 func (e *Engine) Tick(now time.Time) []Action {
 	b := batch{now: msOf(now), det: msOf(now)}
+	for _, i := range e.restored {
+		// Piles that were charging when the backend stopped: their offline
+		// clock starts now.
+		p := e.piles[i]
+		if p.lastTelAt == 0 {
+			p.lastTelAt, p.anyTelAt = b.now, b.now
+			p.recomputeDue()
+		}
+	}
+	e.restored = e.restored[:0]
 	if len(e.pendingPiles) > 0 {
 		list := append([]int32(nil), e.pendingPiles...)
 		e.pendingPiles = e.pendingPiles[:0]
@@ -167,18 +251,21 @@ func (e *Engine) tickCommands(b *batch, p *pile) {
 	var expired []*command
 	for _, c := range pending {
 		switch {
+		case c.failed:
+			// Escalated already: keep sending it while the pile is
+			// online, until acked.
+			p.pending = append(p.pending, c)
+			if b.now-c.sentAt >= resendFailedMS && p.online(b.now) {
+				e.resend(b, p, c, "rule:close_failed", "close not acked yet: sent again every "+(resendFailedMS*time.Millisecond).String()+" while the pile is online")
+			}
 		case b.now-c.sentAt < lim.ackMS:
 			p.pending = append(p.pending, c)
 		case int(c.attempt) <= lim.MaxResends:
-			c.attempt++
-			c.sentAt = b.now
 			p.pending = append(p.pending, c)
-			b.cmds = append(b.cmds, c.send(p))
-			e.record(b, AuditRecord{
-				At: timeOf(b.now), Site: p.site, Pile: p.id, Port: int(c.port), Kind: AuditRetry,
-				Actor: "rule:ack_timeout", Reason: c.reason, CommandID: c.id, Action: c.action,
-				Attempt: int(c.attempt), Detail: "no ack within " + lim.AckTimeout.String(),
-			})
+			e.resend(b, p, c, "rule:ack_timeout", "no ack within "+lim.AckTimeout.String())
+		case c.action == telemetry.ActionClose:
+			p.pending = append(p.pending, c)
+			expired = append(expired, c)
 		default:
 			expired = append(expired, c)
 		}
@@ -201,8 +288,8 @@ func (e *Engine) tickCommands(b *batch, p *pile) {
 
 func (e *Engine) tickPile(b *batch, p *pile) {
 	lim := p.lim
-	if p.everTel && p.anyCharging && b.now-p.lastTelAt >= lim.staleMS {
-		e.fire(b, p, 0, AlertPileOffline, float64(b.now-p.lastTelAt)/1000)
+	if p.everTel && p.anyCharging && b.now-p.anyTelAt >= lim.staleMS {
+		e.fire(b, p, 0, AlertPileOffline, float64(b.now-p.anyTelAt)/1000)
 	} else if !p.dead {
 		for i := range p.ports {
 			e.timers(b, p, i+1, &p.ports[i])

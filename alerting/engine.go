@@ -27,11 +27,14 @@ type EngineOptions struct {
 
 // Stats counts telemetry the engine set aside, for metrics.
 type Stats struct {
-	Duplicates uint64 // telemetry with a seq already seen
-	Late       uint64 // telemetry older than the newest seen, used only for single-sample trips
-	Stale      uint64 // telemetry far older than the newest seen, dropped
-	Restarts   uint64 // seq jumped back with a newer ts: a new stream (pile rebooted)
-	BadID      uint64 // messages whose site or pile id breaks the alphabet, dropped
+	Duplicates    uint64 // telemetry with a seq already seen: single-sample trips only
+	Late          uint64 // telemetry older than the newest seen: single-sample trips only
+	Stale         uint64 // telemetry far older than the newest seen: single-sample trips only
+	Restarts      uint64 // seq at or below the last accepted, starting a new stream (pile restarted its counter)
+	Unplaced      uint64 // telemetry without a usable seq or ts: single-sample trips only
+	Partial       uint64 // telemetry that broke the protocol, acted on as far as it validated
+	ClockDistrust uint64 // piles switched to receive time because their clock broke the rules
+	BadID         uint64 // messages whose site or pile id breaks the alphabet, dropped
 }
 
 // Engine holds the per-port and per-pile state of the safety policy and
@@ -51,7 +54,12 @@ type Engine struct {
 	recentNext   int
 	audit        map[portKey]*auditLog
 	pendingPiles []int32 // piles with commands awaiting an ack, in first-pending order
+	restored     []int32 // piles restored as charging: their offline clock starts at the first Tick
 	stats        Stats
+
+	// chargingChanged: the set of piles with a charging port changed since
+	// the last Snapshot (it is part of the persisted state).
+	chargingChanged bool
 }
 
 type limitKey struct {
@@ -89,7 +97,7 @@ type limits struct {
 	Thresholds
 	warnClear, hotClear, leakClear float64
 	riseWindowMS, riseMinStepMS    int64
-	staleMS, ackMS                 int64
+	staleMS, ackMS, skewMS         int64
 	maxSessionMS, fullAfterMS      int64
 }
 
@@ -103,6 +111,7 @@ func newLimits(t Thresholds) *limits {
 		riseMinStepMS: t.RiseWindow.Milliseconds() / (riseCap - 2),
 		staleMS:       int64(t.OfflineIntervals) * t.ReportInterval.Milliseconds(),
 		ackMS:         t.AckTimeout.Milliseconds(),
+		skewMS:        t.MaxClockSkew.Milliseconds(),
 		maxSessionMS:  t.MaxSession.Milliseconds(),
 		fullAfterMS:   t.FullAfter.Milliseconds(),
 	}
@@ -232,19 +241,34 @@ func (e *Engine) Observe(now time.Time, m telemetry.Message) []Action {
 	switch {
 	case m.Telemetry != nil:
 		p := e.pileFor(m.Topic.Site, m.Topic.Pile, true)
-		e.onTelemetry(&b, p, m.Telemetry)
+		dmg := m.Damage
+		if dmg == nil && m.Invalid != nil {
+			// The safety exception of protocol v1 (a charging port
+			// without a usable temp_c or a) is the one damage a decoder
+			// of before v1.1 reports: the rules see it as such.
+			dmg = &telemetry.Damage{}
+		}
+		e.onTelemetry(&b, p, m.Telemetry, dmg)
 	case m.Status != nil:
 		p := e.pileFor(m.Topic.Site, m.Topic.Pile, m.Status.Online)
 		if p != nil {
-			e.onStatus(&b, p, m.Status)
+			e.onStatus(&b, p, m.Status, m.Retained)
 		}
 	case m.Event != nil:
 		p := e.pileFor(m.Topic.Site, m.Topic.Pile, true)
+		p.heardAt = b.now
 		e.onEvent(&b, p, m.Event)
 	case m.Ack != nil:
 		if p := e.pileFor(m.Topic.Site, m.Topic.Pile, false); p != nil {
+			p.heardAt = b.now
 			e.onAck(&b, p, m.Ack)
 		}
+	case m.Invalid != nil && m.Invalid.Reason == telemetry.ReasonUnknownVersion:
+		// A status, event or ack of a protocol version this backend does
+		// not speak: the pile may have been updated to firmware that the
+		// guard cannot read. Say so.
+		p := e.pileFor(m.Topic.Site, m.Topic.Pile, true)
+		e.fire(&b, p, 0, AlertPileProtocol, 0)
 	}
 	return b.out()
 }

@@ -61,31 +61,64 @@ func commands(acts []Action) []SendCommand {
 
 func TestClassifySeq(t *testing.T) {
 	p := &pile{}
-	require.Equal(t, seqNew, p.classify(100, 1000))
-	require.Equal(t, seqDup, p.classify(100, 1000))
-	require.Equal(t, seqNew, p.classify(102, 1200))
-	require.Equal(t, seqLate, p.classify(101, 1100))
-	require.Equal(t, seqDup, p.classify(101, 1100))
-	require.Equal(t, seqDup, p.classify(102, 1200))
+	// accept is what onTelemetry keeps of an accepted message.
+	accept := func(seq uint32, ts int64) seqClass {
+		c := p.classify(seq, ts)
+		if c == seqNew || c == seqRestart {
+			p.sentTS = ts
+		}
+		return c
+	}
+	require.Equal(t, seqNew, accept(100, 1000))
+	require.Equal(t, seqDup, accept(100, 1000))
+	require.Equal(t, seqNew, accept(102, 1200))
+	require.Equal(t, seqLate, accept(101, 1100))
+	require.Equal(t, seqDup, accept(101, 1100))
+	require.Equal(t, seqDup, accept(102, 1200))
 	// 63 behind is still in the window; a jump of 64 forgets the window.
-	require.Equal(t, seqNew, p.classify(165, 2000))
-	require.Equal(t, seqLate, p.classify(103, 1300))
-	require.Equal(t, seqNew, p.classify(165+64, 3000))
-	// Far behind: restart with a newer ts, stale with an older one.
-	p.lastTS = 3000 // onTelemetry keeps it
-	require.Equal(t, seqStale, p.classify(10, 2500))
-	require.Equal(t, seqRestart, p.classify(0, 4000))
-	p.lastTS = 4000
-	require.Equal(t, seqNew, p.classify(1, 4100))
+	require.Equal(t, seqNew, accept(165, 2000))
+	require.Equal(t, seqLate, accept(103, 1300))
+	require.Equal(t, seqNew, accept(165+64, 3000))
+	// Far behind: stale with an older ts; a restart at once with a newer
+	// ts (contract v1.1).
+	require.Equal(t, seqStale, accept(10, 2500))
+	require.Equal(t, seqRestart, accept(0, 4000))
+	require.Equal(t, seqNew, accept(1, 4100))
+	// At or below the last accepted with no newer ts (a clock that was
+	// reset too): set aside, and the next message continuing it starts
+	// the new stream.
+	require.Equal(t, seqDup, accept(0, 10))
+	require.Equal(t, seqRestart, accept(1, 20))
+	require.Equal(t, seqNew, accept(2, 30))
+	// Continuing only counts for the message right after: 0 and 1 are set
+	// aside, 3 is new.
+	require.Equal(t, seqLate, accept(0, 5))
+	require.Equal(t, seqNew, accept(3, 40))
+	require.Equal(t, seqDup, accept(0, 5))
+	require.Equal(t, seqNew, accept(4, 50))
+	// The newest accepted message redelivered after its predecessor is
+	// the same message, not a new stream.
+	require.Equal(t, seqDup, accept(3, 40))
+	require.Equal(t, seqDup, accept(4, 50))
+	// A seq restarted within the reorder window is a duplicate by the bit
+	// map, but a newer ts says it is a new stream.
+	require.Equal(t, seqRestart, accept(2, 60))
 
 	// Wraparound.
 	w := &pile{}
-	require.Equal(t, seqNew, w.classify(math.MaxUint32-1, 1))
-	require.Equal(t, seqNew, w.classify(math.MaxUint32, 2))
-	require.Equal(t, seqNew, w.classify(0, 3))
-	require.Equal(t, seqDup, w.classify(math.MaxUint32, 2))
-	require.Equal(t, seqLate, w.classify(math.MaxUint32-2, 0))
-	require.Equal(t, seqNew, w.classify(5, 6))
+	wa := func(seq uint32, ts int64) seqClass {
+		c := w.classify(seq, ts)
+		if c == seqNew || c == seqRestart {
+			w.sentTS = ts
+		}
+		return c
+	}
+	require.Equal(t, seqNew, wa(math.MaxUint32-1, 1))
+	require.Equal(t, seqNew, wa(math.MaxUint32, 2))
+	require.Equal(t, seqNew, wa(0, 3))
+	require.Equal(t, seqDup, wa(math.MaxUint32, 2))
+	require.Equal(t, seqLate, wa(math.MaxUint32-2, 0))
+	require.Equal(t, seqNew, wa(5, 6))
 }
 
 func TestRiseRing(t *testing.T) {
@@ -325,8 +358,12 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	require.Equal(t, e.Alerts(true), e2.Alerts(true))
 	require.ErrorIs(t, e2.Restore(back), ErrNotEmpty)
 
-	// An idle pile is not in the snapshot.
+	// A pile with nothing latched is in the snapshot only while it
+	// charges (a restarted backend expects it to report again).
 	e.Observe(at, msg("s", "idle", at, tel(1, at, charging(1, 2, 40))))
+	require.Len(t, e.Snapshot().Piles, 3)
+	idle := telemetry.PortSample{N: 1, State: telemetry.StateIdle, A: telemetry.F(0), TempC: telemetry.F(30)}
+	e.Observe(at, msg("s", "idle", at, tel(2, at, idle)))
 	require.Len(t, e.Snapshot().Piles, 2)
 }
 

@@ -4,41 +4,73 @@ import (
 	"github.com/chargeguard/chargeguard/telemetry"
 )
 
-// onTelemetry applies the policy to one telemetry message.
-func (e *Engine) onTelemetry(b *batch, p *pile, t *telemetry.Telemetry) {
-	switch p.classify(t.Seq, t.TS) {
+// onTelemetry applies the policy to one telemetry message. dmg, when not
+// nil, says which parts of it did not validate (contract v1.1: the rules
+// still run on every part that did).
+func (e *Engine) onTelemetry(b *batch, p *pile, t *telemetry.Telemetry, dmg *telemetry.Damage) {
+	// Any telemetry shows the pile connected, whether or not its
+	// contents can be used.
+	p.heardAt, p.anyTelAt, p.dead = b.now, b.now, false
+	e.resolve(b, p, 0, AlertPileOffline)
+	e.protocolRuns(b, p, dmg)
+	if dmg != nil && (dmg.NoSeq || dmg.NoTS) {
+		// It cannot be placed in the stream or on the clock: only the
+		// single-sample rules, which are harmless to repeat.
+		e.stats.Unplaced++
+		e.asideTrips(b, p, t, dmg)
+		p.recomputeDue()
+		return
+	}
+	class := p.classify(t.Seq, t.TS)
+	switch class {
 	case seqDup:
 		e.stats.Duplicates++
-		return
 	case seqStale:
 		e.stats.Stale++
-		return
 	case seqLate:
 		e.stats.Late++
-		e.lateTrips(b, p, t)
-		return
 	case seqRestart:
 		e.stats.Restarts++
 	}
-	lim := p.lim
-	p.everTel, p.dead, p.lastTelAt = true, false, b.now
-	if t.TS > p.lastTS {
-		p.lastTS = t.TS
+	if class == seqDup || class == seqStale || class == seqLate {
+		e.asideTrips(b, p, t, dmg)
+		p.acceptRun = 0
+		if p.asideRun < 255 {
+			p.asideRun++
+		}
+		if p.asideRun >= streamRun {
+			e.fire(b, p, 0, AlertPileStream, float64(p.asideRun))
+		}
+		p.recomputeDue()
+		return
 	}
-	e.resolve(b, p, 0, AlertPileOffline)
+	p.asideRun = 0
+	if p.acceptRun < 255 {
+		p.acceptRun++
+	}
+	if p.acceptRun >= streamRun {
+		e.resolve(b, p, 0, AlertPileStream)
+	}
+
+	tb := e.timeBase(b, p, t.TS)
+	lim := p.lim
+	p.everTel, p.lastTelAt = true, b.now
+	p.sentTS, p.lastTS, p.haveSent = t.TS, tb, true
 
 	// Pile-wide conditions first: their port-0 close covers the ports.
+	// Smoke clears with a reading taken after the last smoke report, on
+	// the pile's time base (arrival order once its clock is distrusted).
 	switch {
 	case t.Smoke != nil && *t.Smoke:
 		p.reportsSmoke, p.smoke = true, true
-		p.smokeTS = max(p.smokeTS, t.TS)
+		p.smokeTB = max(p.smokeTB, tb)
 		e.trip(b, p, 0, AlertSmoke, 1)
 	case t.Smoke != nil:
 		p.reportsSmoke = true
-		if t.TS >= p.smokeTS {
+		if tb >= p.smokeTB {
 			p.smoke = false
 		}
-	case !p.reportsSmoke && t.TS > p.smokeTS:
+	case !p.reportsSmoke && tb > p.smokeTB:
 		// A pile without a smoke reading in its telemetry reports smoke
 		// by event only; a reading taken after the event clears it.
 		p.smoke = false
@@ -55,15 +87,87 @@ func (e *Engine) onTelemetry(b *batch, p *pile, t *telemetry.Telemetry) {
 
 	for i := range t.Ports {
 		if s := &t.Ports[i]; s.N >= 1 && s.N <= telemetry.MaxPort {
-			e.evalPort(b, p, s, t)
+			e.evalPort(b, p, s, t, tb, dmg.PortBroken(s.N))
 		}
 	}
 	any := false
 	for i := range p.ports {
 		any = any || p.ports[i].charging
 	}
+	if any != p.anyCharging {
+		e.chargingChanged = true
+	}
 	p.anyCharging = any
 	p.recomputeDue()
+}
+
+// protocolRuns keeps the runs behind pile_protocol: three rejected
+// telemetry messages in a row, or any of an unknown version, raise it; ten
+// valid in a row resolve it.
+func (e *Engine) protocolRuns(b *batch, p *pile, dmg *telemetry.Damage) {
+	if dmg == nil {
+		p.rejectRun = 0
+		if p.validRun < 255 {
+			p.validRun++
+		}
+		if p.validRun >= protocolClearRun {
+			e.resolve(b, p, 0, AlertPileProtocol)
+		}
+		return
+	}
+	e.stats.Partial++
+	p.validRun = 0
+	if p.rejectRun < 255 {
+		p.rejectRun++
+	}
+	if p.rejectRun >= protocolRun || dmg.BadVersion {
+		e.fire(b, p, 0, AlertPileProtocol, float64(p.rejectRun))
+	}
+}
+
+// timeBase returns the time an accepted telemetry message counts at for
+// the timed rules, and keeps the pile's time base (contract v1.1): the
+// pile's ts while every accepted message's ts is within max_clock_skew of our
+// receive time and later than the previous accepted one's; from the first
+// message that breaks either, our receive time until the next birth. A
+// switch of base moves the running timers onto the new base and restarts
+// the rate-of-rise windows, whose samples from before it would mix clocks.
+func (e *Engine) timeBase(b *batch, p *pile, ts int64) int64 {
+	recv := b.det
+	if !p.recvClock {
+		skew := ts - recv
+		if skew > p.lim.skewMS || skew < -p.lim.skewMS || (p.haveSent && ts <= p.sentTS) {
+			p.recvClock = true
+			e.stats.ClockDistrust++
+		}
+	}
+	tb := ts
+	if p.recvClock {
+		tb = max(recv, p.lastTS)
+		if !p.baseRecv {
+			tb = recv
+		}
+	}
+	if p.everTel && p.recvClock != p.baseRecv {
+		shift := tb - p.pileNow(b.now)
+		if p.smokeTB != 0 {
+			p.smokeTB += shift
+		}
+		for i := range p.ports {
+			ps := &p.ports[i]
+			if ps.sessionStart != 0 {
+				ps.sessionStart += shift
+			}
+			if ps.lowSince != 0 {
+				ps.lowSince += shift
+			}
+			if ps.rise != nil {
+				ps.rise.reset()
+			}
+		}
+	}
+	p.baseRecv = p.recvClock
+	return tb
 }
 
 func value(v *float64) (float64, bool) {
@@ -84,23 +188,37 @@ func power(s *telemetry.PortSample) (float64, bool) {
 }
 
 // evalPort applies the per-port rows of the policy to one in-order sample.
-func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemetry.Telemetry) {
+//
+// tb is the message's time on the pile's time base. broken says that the
+// entry's state, a or temp_c did not validate: a port that says it is
+// charging, or was charging in the last accepted message, is then a
+// sensor_fault (the guard is blind on it), and its last state is kept.
+func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemetry.Telemetry, tb int64, broken bool) {
 	lim := p.lim
 	n := s.N
 	ps := p.port(n)
+	ps.readAt = b.now
 	charging := s.State == telemetry.StateCharging
+	if broken && s.State == "" {
+		// The state did not validate: keep the last one for the session
+		// and timers; the sensor_fault below closes the port anyway.
+		charging = ps.charging
+	}
 	temp, tempOK := value(s.TempC)
 	tempValid := tempOK && temp >= lim.SensorMinC && temp <= lim.SensorMaxC
 	a, aOK := value(s.A)
 	w, wOK := power(s)
 
-	ps.state = stateCode(s.State)
+	if s.State != "" {
+		ps.state = stateCode(s.State)
+	}
+	wasCharging := ps.charging
 	if !charging || !ps.charging {
 		// A session starts with the first charging sample and ends with
 		// the first that is not.
 		ps.sessionStart, ps.lowSince = 0, 0
 		if charging {
-			ps.sessionStart = t.TS
+			ps.sessionStart = tb
 		}
 		if ps.rise != nil {
 			ps.rise.reset()
@@ -110,9 +228,12 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 	ps.prevTemp, ps.lastTemp = ps.lastTemp, f32(temp, tempValid)
 	ps.lastA, ps.lastW = f32(a, aOK), f32(w, wOK)
 
-	// The cut did not happen: current after an acked close, in telemetry
-	// the pile took after its ack.
-	if (ps.closeAcked && t.TS >= ps.ackTS) || (p.close0Acked && t.TS >= p.close0AckTS) {
+	// The cut did not happen: current after an acked close (in telemetry
+	// that arrived after the ack: acks are ordered by arrival, their ts is
+	// never used), or current in a port the pile itself reports closed or
+	// faulted without any close of ours.
+	off := ps.state == stateCode(telemetry.StateClosed) || ps.state == stateCode(telemetry.StateFault)
+	if ps.closeAcked || p.close0Acked || (off && !ps.closeHeld && !p.close0) {
 		if aOK && a > lim.WeldedA {
 			e.trip(b, p, n, AlertRelayWelded, a)
 		} else if wOK && w > lim.WeldedW {
@@ -124,7 +245,7 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 	if aOK && rated > 0 && a >= lim.ShortCircuitFactor*rated {
 		e.trip(b, p, n, AlertShortCircuit, a)
 	}
-	if charging && (!tempValid || !aOK) {
+	if (charging && (!tempValid || !aOK)) || (broken && (charging || wasCharging)) {
 		e.trip(b, p, n, AlertSensorFault, temp)
 	}
 	if tempValid {
@@ -135,7 +256,7 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 			if ps.rise == nil {
 				ps.rise = new(riseRing)
 			}
-			if ps.rise.push(t.TS, float32(temp), lim.riseMinStepMS) {
+			if ps.rise.push(tb, float32(temp), lim.riseMinStepMS) {
 				if r, ok := ps.rise.slope(lim.riseWindowMS, lim.RiseMinSamples); ok && r >= lim.RiseCPerMin {
 					if m := ps.rise.medianSlope(lim.riseWindowMS); m >= lim.RiseCPerMin {
 						e.trip(b, p, n, AlertOverheatRate, min(r, m))
@@ -180,7 +301,7 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 		if w > lim.FullW {
 			ps.lowSince = 0
 		} else if ps.lowSince == 0 {
-			ps.lowSince = t.TS
+			ps.lowSince = tb
 		}
 	}
 	e.timers(b, p, n, ps)
@@ -210,11 +331,14 @@ func (e *Engine) timers(b *batch, p *pile, n int, ps *port) {
 	}
 }
 
-// lateTrips applies the single-sample rows of the policy to a telemetry
-// message that arrived after a newer one. Its readings were true when
-// taken, so a trip in them still closes; but it updates no window, counter
-// or last reading, so it never counts twice and never moves a window back.
-func (e *Engine) lateTrips(b *batch, p *pile, t *telemetry.Telemetry) {
+// asideTrips applies the single-sample rows of the policy (overheat, short
+// circuit, leakage, smoke, sensor fault) to a telemetry message that is set
+// aside: a duplicate, a stale or late one, or one that cannot be placed in
+// the stream. Its readings were true when taken, so a trip in them still
+// closes (repeating one is harmless, missing one is not); but it updates
+// no window, counter or last reading, so it never counts twice and never
+// moves a window back.
+func (e *Engine) asideTrips(b *batch, p *pile, t *telemetry.Telemetry, dmg *telemetry.Damage) {
 	lim := p.lim
 	if t.Smoke != nil && *t.Smoke {
 		p.smoke = true
@@ -236,7 +360,12 @@ func (e *Engine) lateTrips(b *batch, p *pile, t *telemetry.Telemetry) {
 		if aOK && rated > 0 && a >= lim.ShortCircuitFactor*rated {
 			e.trip(b, p, s.N, AlertShortCircuit, a)
 		}
-		if s.State == telemetry.StateCharging && (!tempValid || !aOK) {
+		charging := s.State == telemetry.StateCharging
+		wasCharging := false
+		if ps := p.portIf(s.N); ps != nil {
+			wasCharging = ps.charging
+		}
+		if (charging && (!tempValid || !aOK)) || (dmg.PortBroken(s.N) && (charging || wasCharging)) {
 			e.trip(b, p, s.N, AlertSensorFault, temp)
 		}
 		if tempValid && temp >= lim.OverheatC {
@@ -245,8 +374,12 @@ func (e *Engine) lateTrips(b *batch, p *pile, t *telemetry.Telemetry) {
 	}
 }
 
-// onStatus handles a birth or a death.
-func (e *Engine) onStatus(b *batch, p *pile, s *telemetry.Status) {
+// onStatus handles a birth or a death. A retained one is the broker's copy
+// of the pile's latest status, re-delivered because we (re)subscribed: it
+// is not news of the pile. Its configuration is taken, and a retained death
+// still marks the pile dead; but it starts no new stream and no new
+// offline clock (contract v1.1), and resends nothing.
+func (e *Engine) onStatus(b *batch, p *pile, s *telemetry.Status, retained bool) {
 	if !s.Online {
 		p.dead = true
 		if p.anyCharging {
@@ -272,18 +405,36 @@ func (e *Engine) onStatus(b *batch, p *pile, s *telemetry.Status) {
 			p.ports = ports
 		}
 	}
-	if s.RatedA > 0 && s.RatedA < 1e6 {
-		p.rated = float32(s.RatedA)
+	if s.RatedA > 0 && s.RatedA == s.RatedA {
+		// Stored as sent (within float32), used only up to the cap.
+		p.rated = float32(min(s.RatedA, 1e6))
+		if s.RatedA > p.lim.MaxRatedA {
+			e.fire(b, p, 0, AlertPileConfig, s.RatedA)
+		} else {
+			e.resolve(b, p, 0, AlertPileConfig)
+		}
 	}
-	// A birth starts a new seq stream and a new staleness clock.
-	p.dead, p.haveSeq = false, false
+	if retained {
+		// The latest status is a birth, but nothing says the pile is
+		// there now: its clocks stay as they are.
+		p.dead = false
+		p.recomputeDue()
+		return
+	}
+	// A birth starts a new seq stream, a new time base (the pile's own
+	// clock, trusted again until it breaks the rules) and a new staleness
+	// clock.
+	p.dead, p.haveSeq, p.haveCand, p.haveSent, p.recvClock = false, false, false, false, false
+	p.heardAt = b.now
 	if p.everTel {
-		p.lastTelAt = b.now
+		p.lastTelAt, p.anyTelAt = b.now, b.now
 	}
 	e.resolve(b, p, 0, AlertPileOffline)
 
-	// The pile (re)connected and may have lost its relay state: assert
-	// again every close that was acked. Pending ones are being resent.
+	// The pile (re)connected: resend at once every close still awaiting
+	// its ack (contract v1.1: on every birth), and, as it may have lost
+	// its relay state, assert again every close that was acked.
+	e.resendCloses(b, p, "pile reborn")
 	if p.close0 && p.close0Acked {
 		p.close0Acked = false
 		e.send(b, p, 0, telemetry.ActionClose, firstReason(p.latch), "rule:"+firstReason(p.latch), AuditLatchReassert, "pile reborn")
@@ -300,7 +451,7 @@ func (e *Engine) onStatus(b *batch, p *pile, s *telemetry.Status) {
 }
 
 // firstReason names the first latch reason in mask.
-func firstReason(mask uint16) string {
+func firstReason(mask alertMask) string {
 	for n := AlertTempWarning; n < alertCount; n++ {
 		if mask&n.bit() != 0 {
 			return n.String()
@@ -314,7 +465,13 @@ func (e *Engine) onEvent(b *batch, p *pile, ev *telemetry.Event) {
 	switch ev.Kind {
 	case telemetry.EventSmoke:
 		p.smoke = true
-		p.smokeTS = max(p.smokeTS, ev.TS)
+		// The event's time on the pile's time base: its ts while the
+		// pile's clock is trusted and the ts plausible, else now.
+		tb := b.det
+		if !p.recvClock && ev.TS-b.det <= p.lim.skewMS && b.det-ev.TS <= p.lim.skewMS {
+			tb = ev.TS
+		}
+		p.smokeTB = max(p.smokeTB, tb)
 		e.trip(b, p, 0, AlertSmoke, 1)
 	case telemetry.EventPlugOut:
 		if ps := p.portIf(ev.Port); ps != nil {

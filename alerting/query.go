@@ -50,7 +50,7 @@ type PortView struct {
 	Alerts           []string  `json:"alerts,omitempty"`
 }
 
-func names(m uint16) []string {
+func names(m alertMask) []string {
 	var out []string
 	for _, n := range maskNames(m) {
 		out = append(out, n.String())

@@ -69,7 +69,18 @@ func (e *Engine) canReset(b *batch, p *pile, n int, latchedAt int64) error {
 	if p.lastTelAt <= latchedAt {
 		return fmt.Errorf("%w: no reading has arrived since the trip", ErrConditionActive)
 	}
+	// Contract v1.1: the evidence that the condition cleared must be
+	// fresh, not whatever the pile said last before it went quiet.
+	if b.now-p.lastTelAt > evidenceMS {
+		return fmt.Errorf("%w: no telemetry in the last %s to show the condition cleared", ErrConditionActive, evidenceMS*time.Millisecond)
+	}
 	return nil
+}
+
+// freshReading reports whether port n's entry was in accepted telemetry
+// within evidenceMS of now and after the trip at latchedAt.
+func freshReading(b *batch, ps *port, latchedAt int64) bool {
+	return ps != nil && ps.readAt > latchedAt && b.now-ps.readAt <= evidenceMS
 }
 
 func fmtReading(v float32, unit string) string {
@@ -89,6 +100,9 @@ func (e *Engine) resetPort(b *batch, p *pile, n int, actor string) error {
 	}
 	if err := e.canReset(b, p, n, ps.latchedAt); err != nil {
 		return err
+	}
+	if ps.latch != 0 && !freshReading(b, ps, ps.latchedAt) {
+		return fmt.Errorf("%w: no reading of port %d in the last %s to show the condition cleared", ErrConditionActive, n, evidenceMS*time.Millisecond)
 	}
 	lim := p.lim
 	for name := AlertTempWarning; name < alertCount; name++ {
@@ -145,12 +159,17 @@ func (e *Engine) resetPile(b *batch, p *pile, actor string) error {
 		if ps.active&AlertRelayWelded.bit() == 0 {
 			continue
 		}
-		if (!isNaN32(ps.lastA) && float64(ps.lastA) > lim.WeldedA) || (!isNaN32(ps.lastW) && float64(ps.lastW) > lim.WeldedW) {
+		// Contract v1.1: only a current reading at or below welded_a,
+		// fresh, is evidence; a missing a is none, whatever w says.
+		if !freshReading(b, ps, p.latchedAt) || isNaN32(ps.lastA) {
+			return fmt.Errorf("%w: relay_welded: no fresh current reading (a) of port %d shows the relay open", ErrConditionActive, i+1)
+		}
+		if float64(ps.lastA) > lim.WeldedA || (!isNaN32(ps.lastW) && float64(ps.lastW) > lim.WeldedW) {
 			return fmt.Errorf("%w: relay_welded: port %d still draws %s / %s", ErrConditionActive, i+1, fmtReading(ps.lastA, "A"), fmtReading(ps.lastW, "W"))
 		}
 	}
 
-	latched, acked, ackTS := p.latch, p.close0Acked, p.close0AckTS
+	latched, acked := p.latch, p.close0Acked
 	p.latch, p.close0, p.close0Acked = 0, false, false
 	for name := AlertTempWarning; name < alertCount; name++ {
 		if !policies[name].pileWide || latched&name.bit() == 0 {
@@ -168,7 +187,7 @@ func (e *Engine) resetPile(b *batch, p *pile, actor string) error {
 		if ps := &p.ports[i]; ps.held() {
 			keep = append(keep, i+1)
 			if !ps.closeHeld {
-				ps.closeHeld, ps.closeAcked, ps.ackTS = true, acked, ackTS
+				ps.closeHeld, ps.closeAcked = true, acked
 				ps.closeReason = AlertName(0)
 				for name := AlertTempWarning; name < alertCount; name++ {
 					if ps.latch&name.bit() != 0 {

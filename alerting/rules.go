@@ -48,6 +48,10 @@ type Thresholds struct {
 	// message has not been seen (or says 0). Zero disables the current rules
 	// for such piles.
 	DefaultRatedA float64 `yaml:"default_rated_a"`
+	// MaxRatedA caps the rated current a pile's birth may announce: a
+	// birth above it (rated_a in mA by mistake, say) would switch the
+	// current rules off, so the rules use the cap and pile_config says so.
+	MaxRatedA float64 `yaml:"max_rated_a"`
 
 	// LeakMA closes every port (leakage); the condition clears below
 	// LeakMA-LeakHysteresisMA.
@@ -64,6 +68,12 @@ type Thresholds struct {
 	// pile_offline.
 	ReportInterval   time.Duration `yaml:"report_interval"`
 	OfflineIntervals int           `yaml:"offline_intervals"`
+
+	// MaxClockSkew is how far a pile's ts may be from our receive time
+	// while its clock is trusted for the timed rules (contract v1.1: 5
+	// minutes). A simulator that runs faster than real time is a pile
+	// whose clock runs in the wrong unit: raise it only for such test runs.
+	MaxClockSkew time.Duration `yaml:"max_clock_skew"`
 
 	// HotContactC above ambient while charging raises hot_contact.
 	HotContactC float64 `yaml:"hot_contact_c"`
@@ -101,12 +111,14 @@ type Override struct {
 	OvercurrentSamples *int           `yaml:"overcurrent_samples"`
 	ShortCircuitFactor *float64       `yaml:"short_circuit_factor"`
 	DefaultRatedA      *float64       `yaml:"default_rated_a"`
+	MaxRatedA          *float64       `yaml:"max_rated_a"`
 	LeakMA             *float64       `yaml:"leak_ma"`
 	LeakHysteresisMA   *float64       `yaml:"leak_hysteresis_ma"`
 	SensorMinC         *float64       `yaml:"sensor_min_c"`
 	SensorMaxC         *float64       `yaml:"sensor_max_c"`
 	ReportInterval     *time.Duration `yaml:"report_interval"`
 	OfflineIntervals   *int           `yaml:"offline_intervals"`
+	MaxClockSkew       *time.Duration `yaml:"max_clock_skew"`
 	HotContactC        *float64       `yaml:"hot_contact_c"`
 	AckTimeout         *time.Duration `yaml:"ack_timeout"`
 	MaxResends         *int           `yaml:"max_resends"`
@@ -139,12 +151,14 @@ func DefaultRules() Rules {
 		OvercurrentSamples: 3,
 		ShortCircuitFactor: 2,
 		DefaultRatedA:      0,
+		MaxRatedA:          16,
 		LeakMA:             30,
 		LeakHysteresisMA:   5,
 		SensorMinC:         -40,
 		SensorMaxC:         150,
 		ReportInterval:     10 * time.Second,
 		OfflineIntervals:   3,
+		MaxClockSkew:       5 * time.Minute,
 		HotContactC:        30,
 		AckTimeout:         3 * time.Second,
 		MaxResends:         3,
@@ -278,11 +292,14 @@ var checks = func() []check {
 	num([]string{"short_circuit_factor", "overcurrent_factor"}, func(t *Thresholds) bool { return t.ShortCircuitFactor > t.OvercurrentFactor },
 		"must be above overcurrent_factor (%g)", func(t *Thresholds) []any { return []any{t.OvercurrentFactor} })
 	num([]string{"default_rated_a"}, func(t *Thresholds) bool { return t.DefaultRatedA >= 0 }, "must not be negative", nil)
+	num([]string{"max_rated_a", "default_rated_a"}, func(t *Thresholds) bool { return t.MaxRatedA > 0 && t.MaxRatedA >= t.DefaultRatedA },
+		"must be above 0 and at least default_rated_a (%g)", func(t *Thresholds) []any { return []any{t.DefaultRatedA} })
 	num([]string{"leak_ma"}, func(t *Thresholds) bool { return t.LeakMA > 0 }, "must be above 0", nil)
 	num([]string{"leak_hysteresis_ma", "leak_ma"}, func(t *Thresholds) bool { return t.LeakHysteresisMA >= 0 && t.LeakHysteresisMA < t.LeakMA },
 		"must be at least 0 and below leak_ma (%g)", func(t *Thresholds) []any { return []any{t.LeakMA} })
 	dur("report_interval", func(t *Thresholds) time.Duration { return t.ReportInterval }, 100*time.Millisecond, time.Hour)
 	integer("offline_intervals", func(t *Thresholds) int { return t.OfflineIntervals }, 1, 100)
+	dur("max_clock_skew", func(t *Thresholds) time.Duration { return t.MaxClockSkew }, time.Second, 30*24*time.Hour)
 	num([]string{"hot_contact_c", "temp_hysteresis_c"}, func(t *Thresholds) bool { return t.HotContactC > t.TempHysteresisC },
 		"must be above temp_hysteresis_c (%g)", func(t *Thresholds) []any { return []any{t.TempHysteresisC} })
 	dur("ack_timeout", func(t *Thresholds) time.Duration { return t.AckTimeout }, 100*time.Millisecond, time.Minute)

@@ -189,6 +189,15 @@ func (r *runner) do(at time.Duration, f []string, line string) {
 	case "tick":
 		r.add(e.Tick(now))
 		return
+	case "reconnect":
+		// Our command session (re)connected to the broker.
+		r.add(e.Reconnected(now))
+		return
+	case "raw":
+		// raw [s/p] KIND JSON: a payload as a pile sent it, through the
+		// real decoder, as the service's live session hands it over.
+		r.raw(now, f, line)
+		return
 	case "reset":
 		// reset [s/p] port N by OP
 		pile, rest := r.pileArg(f[1:])
@@ -247,6 +256,33 @@ func (r *runner) do(at time.Duration, f []string, line string) {
 		return
 	}
 	r.observe(at, f)
+}
+
+// raw decodes a payload with telemetry.Decode and feeds what the live
+// session would: a valid message, or a rejected one that still carries a
+// payload (contract v1.1 partial telemetry) or an unknown version.
+func (r *runner) raw(now time.Time, f []string, line string) {
+	pile, rest := r.pileArg(f[1:])
+	if len(rest) < 2 {
+		r.fatalf("want: raw [site/pile] KIND JSON")
+	}
+	site, id, _ := strings.Cut(pile, "/")
+	kind := map[string]telemetry.Kind{"status": telemetry.KindStatus, "telemetry": telemetry.KindTelemetry, "event": telemetry.KindEvent, "ack": telemetry.KindAck}[rest[0]]
+	if kind == telemetry.KindUnknown {
+		r.fatalf("raw: unknown kind %q", rest[0])
+	}
+	payload := strings.TrimSpace(line[strings.Index(line, rest[0]+" ")+len(rest[0]):])
+	m, err := telemetry.Decode(telemetry.Topic{Root: telemetry.DefaultRoot, Site: site, Pile: id, Kind: kind}, []byte(payload), now)
+	if err != nil && m.Invalid == nil {
+		return // dropped by the live session, as the service does
+	}
+	if m.Telemetry != nil && m.Damage == nil || (m.Damage != nil && !m.Damage.NoSeq) {
+		r.seq[pile] = m.Telemetry.Seq
+	}
+	r.add(r.engine().Observe(now, m))
+	if r.auto {
+		r.add(r.engine().Tick(now))
+	}
 }
 
 func (r *runner) parseRules(src string) Rules {
@@ -329,6 +365,11 @@ func (r *runner) observe(at time.Duration, f []string) {
 	}
 	switch f[0] {
 	case "birth":
+		if len(rest) > 0 && rest[len(rest)-1] == "retained" {
+			// The broker's retained copy, re-delivered on a new
+			// subscription.
+			rest, m.Retained = rest[:len(rest)-1], true
+		}
 		kv := r.kv(rest, "kind", "ports", "rated")
 		s := &telemetry.Status{V: 1, TS: now.UnixMilli(), Online: true, Kind: telemetry.SiteKind(kv["kind"]), FW: "test"}
 		if v, ok := kv["ports"]; ok {
@@ -445,6 +486,13 @@ func (r *runner) telemetry(pile string, f []string, at time.Duration, tsOf func(
 				haveSeq = true
 			case "ts":
 				tel.TS = tsOf(val())
+			case "tsms":
+				// A raw ts, for clocks in the wrong unit.
+				n, err := strconv.ParseInt(val(), 10, 64)
+				if err != nil {
+					r.fatalf("bad tsms %q", f[i])
+				}
+				tel.TS = n
 			case "ambient":
 				tel.AmbientC = telemetry.F(r.atof(val()))
 			case "smoke":
@@ -554,9 +602,10 @@ func (r *runner) expect(f []string, line string) {
 		return
 	case "stats":
 		// expect stats duplicates N late N stale N restarts N
-		kv := r.kv(f[1:], "duplicates", "late", "stale", "restarts", "bad_id")
+		kv := r.kv(f[1:], "duplicates", "late", "stale", "restarts", "bad_id", "unplaced", "partial", "clock_distrust")
 		s := r.engine().Stats()
-		got := map[string]uint64{"duplicates": s.Duplicates, "late": s.Late, "stale": s.Stale, "restarts": s.Restarts, "bad_id": s.BadID}
+		got := map[string]uint64{"duplicates": s.Duplicates, "late": s.Late, "stale": s.Stale, "restarts": s.Restarts, "bad_id": s.BadID,
+			"unplaced": s.Unplaced, "partial": s.Partial, "clock_distrust": s.ClockDistrust}
 		for k, v := range kv {
 			if strconv.FormatUint(got[k], 10) != v {
 				r.fatalf("stats %s: got %d, want %s", k, got[k], v)

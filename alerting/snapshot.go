@@ -33,13 +33,16 @@ type PileSnapshot struct {
 	LatchedAt   time.Time          `json:"latched_at,omitzero"`
 	Close0      bool               `json:"close0,omitempty"` // a port-0 close is held
 	Close0Acked bool               `json:"close0_acked,omitempty"`
-	Close0AckTS int64              `json:"close0_ack_ts,omitempty"`
-	Smoke       bool               `json:"smoke,omitempty"`
-	Leak        bool               `json:"leak,omitempty"`
-	Failed      []string           `json:"failed,omitempty"`
-	PortStates  []PortSnapshot     `json:"port_states,omitempty"`
-	Pending     []CommandSnapshot  `json:"pending,omitempty"`
-	Alerts      []AlertSnapshot    `json:"alerts,omitempty"`
+	Close0AckTS int64              `json:"close0_ack_ts,omitempty"` // no longer used: acks are ordered by arrival
+	// Charging: a port was charging at the last telemetry, so a restarted
+	// backend expects the pile to report again (pile_offline otherwise).
+	Charging   bool              `json:"charging,omitempty"`
+	Smoke      bool              `json:"smoke,omitempty"`
+	Leak       bool              `json:"leak,omitempty"`
+	Failed     []string          `json:"failed,omitempty"`
+	PortStates []PortSnapshot    `json:"port_states,omitempty"`
+	Pending    []CommandSnapshot `json:"pending,omitempty"`
+	Alerts     []AlertSnapshot   `json:"alerts,omitempty"`
 }
 
 // PortSnapshot is the latch and close state of one port.
@@ -49,7 +52,7 @@ type PortSnapshot struct {
 	LatchedAt   time.Time   `json:"latched_at,omitzero"`
 	CloseHeld   bool        `json:"close_held,omitempty"`
 	CloseAcked  bool        `json:"close_acked,omitempty"`
-	AckTS       int64       `json:"ack_ts,omitempty"`
+	AckTS       int64       `json:"ack_ts,omitempty"` // no longer used: acks are ordered by arrival
 	CloseReason AlertName   `json:"close_reason,omitempty"`
 }
 
@@ -63,6 +66,9 @@ type CommandSnapshot struct {
 	Attempt    int              `json:"attempt"`
 	SentAt     time.Time        `json:"sent_at"`
 	DetectedAt time.Time        `json:"detected_at"`
+	// Failed: the close was escalated to close_failed and is still sent
+	// again until acked.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // AlertSnapshot is an active alert.
@@ -72,7 +78,7 @@ type AlertSnapshot struct {
 	AckedAt time.Time `json:"acked_at,omitzero"`
 }
 
-func maskNames(m uint16) []AlertName {
+func maskNames(m alertMask) []AlertName {
 	var out []AlertName
 	for n := AlertTempWarning; n < alertCount; n++ {
 		if m&n.bit() != 0 {
@@ -86,18 +92,19 @@ func maskNames(m uint16) []AlertName {
 // closed, pending or alerting are left out.
 func (e *Engine) Snapshot() State {
 	s := State{Version: StateVersion, Piles: []PileSnapshot{}}
+	e.chargingChanged = false
 	for _, p := range e.piles {
-		if !p.portState && p.latch == 0 && !p.close0 && p.active == 0 && len(p.pending) == 0 {
+		if !p.portState && p.latch == 0 && !p.close0 && p.active == 0 && len(p.pending) == 0 && !p.anyCharging {
 			continue // the common case, checked without touching the ports
 		}
 		ps := PileSnapshot{
 			Site: p.site, Pile: p.id, Kind: p.kind, Ports: int(p.birthPorts), RatedA: float64(p.rated),
 			Latch: maskNames(p.latch), LatchedAt: timeOf(p.latchedAt),
-			Close0: p.close0, Close0Acked: p.close0Acked, Close0AckTS: p.close0AckTS,
+			Close0: p.close0, Close0Acked: p.close0Acked, Charging: p.anyCharging,
 			Smoke: p.smoke && p.latch&AlertSmoke.bit() != 0, Leak: p.leak && p.latch&AlertLeakage.bit() != 0,
 			Failed: append([]string(nil), p.failed...),
 		}
-		keep := p.latch != 0 || p.close0 || p.active != 0 || len(p.pending) > 0
+		keep := p.latch != 0 || p.close0 || p.active != 0 || len(p.pending) > 0 || p.anyCharging
 		e.snapAlerts(&ps, p, 0, p.active)
 		portState := false
 		for i := range p.ports {
@@ -109,7 +116,7 @@ func (e *Engine) Snapshot() State {
 			if pt.held() {
 				ps.PortStates = append(ps.PortStates, PortSnapshot{
 					Port: i + 1, Latch: maskNames(pt.latch), LatchedAt: timeOf(pt.latchedAt),
-					CloseHeld: pt.closeHeld, CloseAcked: pt.closeAcked, AckTS: pt.ackTS, CloseReason: pt.closeReason,
+					CloseHeld: pt.closeHeld, CloseAcked: pt.closeAcked, CloseReason: pt.closeReason,
 				})
 			}
 			e.snapAlerts(&ps, p, i+1, pt.active)
@@ -118,7 +125,7 @@ func (e *Engine) Snapshot() State {
 		for _, c := range p.pending {
 			ps.Pending = append(ps.Pending, CommandSnapshot{
 				ID: c.id, Port: int(c.port), Action: c.action, Reason: c.reason, TS: c.ts,
-				Attempt: int(c.attempt), SentAt: timeOf(c.sentAt), DetectedAt: timeOf(c.detectedAt),
+				Attempt: int(c.attempt), SentAt: timeOf(c.sentAt), DetectedAt: timeOf(c.detectedAt), Failed: c.failed,
 			})
 		}
 		if keep {
@@ -128,7 +135,7 @@ func (e *Engine) Snapshot() State {
 	return s
 }
 
-func (e *Engine) snapAlerts(ps *PileSnapshot, p *pile, n int, mask uint16) {
+func (e *Engine) snapAlerts(ps *PileSnapshot, p *pile, n int, mask alertMask) {
 	for _, name := range maskNames(mask) {
 		if rec := e.alerts[alertKey{p.idx, uint8(n), name}]; rec != nil {
 			ps.Alerts = append(ps.Alerts, AlertSnapshot{Alert: rec.alert, AckedBy: rec.ackedBy, AckedAt: rec.ackedAt})
@@ -136,8 +143,8 @@ func (e *Engine) snapAlerts(ps *PileSnapshot, p *pile, n int, mask uint16) {
 	}
 }
 
-func namesMask(names []AlertName) (uint16, error) {
-	var m uint16
+func namesMask(names []AlertName) (alertMask, error) {
+	var m alertMask
 	for _, n := range names {
 		if n == 0 || n >= alertCount {
 			return 0, fmt.Errorf("unknown alert name %d", n)
@@ -191,7 +198,14 @@ func (e *Engine) restore(s State) error {
 			return bad(path+".latch", err)
 		}
 		p.latchedAt = msOf(ps.LatchedAt)
-		p.close0, p.close0Acked, p.close0AckTS = ps.Close0, ps.Close0Acked, ps.Close0AckTS
+		p.close0, p.close0Acked = ps.Close0, ps.Close0Acked
+		if ps.Charging {
+			// Expect it to report within the offline window from the
+			// first Tick (contract v1.1), whatever retained birth the
+			// broker re-delivers meanwhile.
+			p.everTel, p.anyCharging = true, true
+			e.restored = append(e.restored, p.idx)
+		}
 		p.smoke, p.leak = ps.Smoke, ps.Leak
 		if len(ps.Failed) > 8 {
 			return bad(path+".failed", errors.New("more than 8 ids"))
@@ -211,7 +225,7 @@ func (e *Engine) restore(s State) error {
 				return bad(pp+".latch", err)
 			}
 			st.latchedAt = msOf(pt.LatchedAt)
-			st.closeHeld, st.closeAcked, st.ackTS, st.closeReason = pt.CloseHeld, pt.CloseAcked, pt.AckTS, pt.CloseReason
+			st.closeHeld, st.closeAcked, st.closeReason = pt.CloseHeld, pt.CloseAcked, pt.CloseReason
 		}
 		for j, c := range ps.Pending {
 			pp := fmt.Sprintf("%s.pending[%d]", path, j)
@@ -228,6 +242,7 @@ func (e *Engine) restore(s State) error {
 			p.pending = append(p.pending, &command{
 				id: c.ID, action: c.Action, reason: truncate(c.Reason, 64), ts: c.TS,
 				sentAt: msOf(c.SentAt), detectedAt: msOf(c.DetectedAt), port: uint8(c.Port), attempt: uint8(c.Attempt),
+				failed: c.Failed && c.Action == telemetry.ActionClose,
 			})
 		}
 		if len(p.pending) > 0 {

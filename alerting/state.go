@@ -14,8 +14,28 @@ const never = math.MaxInt64
 // restart: the width of pile.seen.
 const reorderWindow = 64
 
+// Contract v1.1 numbers that are not configurable: they are part of the
+// contract with pile vendors, not of a site's policy.
+const (
+	// streamRun is how many telemetry messages set aside in a row raise
+	// pile_stream, and how many accepted in a row resolve it; protocolRun
+	// how many rejected in a row raise pile_protocol (protocolClearRun
+	// valid in a row resolve it).
+	streamRun        = 10
+	protocolRun      = 3
+	protocolClearRun = 10
+	// resendFailedMS is how often a close that outlived its resends (after
+	// close_failed) is sent again while its pile is online.
+	resendFailedMS = 30 * 1000
+	// evidenceMS is how recent the telemetry must be that shows a tripped
+	// condition cleared before a reset is allowed.
+	evidenceMS = 15 * 1000
+)
+
 // pile is the engine's state of one pile. Times are Unix ms: "At" times
-// on the engine's clock (the now of the calls), "TS" times on the pile's.
+// on the engine's clock (the now of the calls), "TS" times on the pile's
+// time base: its own clock while that clock keeps the contract's rules,
+// our receive time once it broke them (recvClock), until its next birth.
 type pile struct {
 	site, id string
 	kind     telemetry.SiteKind
@@ -23,16 +43,26 @@ type pile struct {
 	lim      *limits
 	idx      int32
 
-	// From the birth message; zero when unknown.
+	// From the birth message; zero when unknown. rated is as sent (the
+	// rules cap it: ratedA).
 	birthPorts uint8
 	rated      float32
 
-	// Seq tracking: lastSeq is the newest seq seen, bit i of seen says
-	// whether lastSeq-i was seen.
-	haveSeq bool
-	lastSeq uint32
-	seen    uint64
-	lastTS  int64 // pile ts of the newest in-order telemetry
+	// Seq tracking: lastSeq is the newest accepted seq, bit i of seen says
+	// whether lastSeq-i was seen. candSeq is the seq of the previous
+	// message when it was set aside (haveCand): a next message continuing
+	// it starts a new stream (a pile that rebooted without a birth).
+	haveSeq  bool
+	haveCand bool
+	haveSent bool // sentTS holds an accepted ts since the last birth
+	lastSeq  uint32
+	candSeq  uint32
+	seen     uint64
+	sentTS   int64 // ts as sent of the newest accepted telemetry (haveSeq)
+	lastTS   int64 // time base of the newest accepted telemetry
+	baseRecv bool  // lastTS and the port timers are on receive time
+	// recvClock: the pile's clock broke the rules since its last birth.
+	recvClock bool
 
 	everTel      bool // a telemetry arrived since the engine (re)started
 	dead         bool // the last status was a death
@@ -44,17 +74,22 @@ type pile struct {
 	portState    bool // a port may hold a latch, a close or an alert (Snapshot clears it when none does)
 	close0       bool // a port-0 close is held (pending or acked)
 	close0Acked  bool
-	close0AckTS  int64
-	lastTelAt    int64
-	smokeTS      int64
+	lastTelAt    int64 // At of the newest accepted telemetry
+	heardAt      int64 // At of the newest message of any kind (online)
+	smokeTB      int64 // time base of the newest smoke report
+	anyTelAt     int64 // At of the newest telemetry, accepted or not (offline)
 
-	latch     uint16 // pile-wide latch reasons (AlertName bits)
-	active    uint16 // alerts active on port 0
+	// Runs of telemetry for pile_stream and pile_protocol.
+	asideRun, acceptRun uint8
+	rejectRun, validRun uint8
+
+	latch     alertMask // pile-wide latch reasons (AlertName bits)
+	active    alertMask // alerts active on port 0
 	latchedAt int64
 	due       int64 // earliest now at which Tick has work here
 
 	pending []*command
-	failed  []string // ids of closes given up on, so a late ack is recognised
+	failed  []string // ids of closes given up on by an older version (state files), so a late ack is recognised
 	ports   []port   // ports[n-1] is port n
 }
 
@@ -65,15 +100,15 @@ type port struct {
 	rise         *riseRing
 	sessionStart int64 // pile ts of the first charging sample of the session, 0 when not charging
 	lowSince     int64 // pile ts since which power has been at or below full_w, 0 when not
-	ackTS        int64 // pile TS from which telemetry must show the port cut
+	readAt       int64 // At of the newest accepted telemetry with this port's entry
 	latchedAt    int64
 	lastTemp     float32 // NaN when missing or implausible
 	prevTemp     float32
-	lastA        float32 // NaN when missing
-	lastW        float32 // NaN when missing
-	latch        uint16  // latch reasons (AlertName bits)
-	active       uint16  // alerts active on this port
-	ocCount      uint8   // consecutive samples at or above the overcurrent limit
+	lastA        float32   // NaN when missing
+	lastW        float32   // NaN when missing
+	latch        alertMask // latch reasons (AlertName bits)
+	active       alertMask // alerts active on this port
+	ocCount      uint8     // consecutive samples at or above the overcurrent limit
 	closeReason  AlertName
 	state        uint8 // index in portStates
 	closeHeld    bool  // a close of this port is held (pending or acked)
@@ -102,7 +137,7 @@ func (p *pile) portIf(n int) *port {
 	return &p.ports[n-1]
 }
 
-func (p *pile) activeMask(n int) *uint16 {
+func (p *pile) activeMask(n int) *alertMask {
 	if n == 0 {
 		return &p.active
 	}
@@ -115,11 +150,20 @@ func (p *pile) nports() int {
 	return max(int(p.birthPorts), len(p.ports))
 }
 
+// ratedA is the rated current the rules use: the birth's, capped by the
+// configuration (contract v1.1: a birth is trusted only so far), else the
+// configured default.
 func (p *pile) ratedA() float64 {
 	if p.rated > 0 {
-		return float64(p.rated)
+		return min(float64(p.rated), p.lim.MaxRatedA)
 	}
 	return p.lim.DefaultRatedA
+}
+
+// online reports whether the pile counts as online at now: its latest
+// status is a birth and it was heard from within the offline window.
+func (p *pile) online(now int64) bool {
+	return !p.dead && p.heardAt != 0 && now-p.heardAt < p.lim.staleMS
 }
 
 // held reports whether port n is kept closed by the engine on its own
@@ -129,24 +173,28 @@ func (ps *port) held() bool { return ps.latch != 0 || ps.closeHeld }
 type seqClass uint8
 
 const (
-	seqNew     seqClass = iota // newer than any seen: evaluate fully
-	seqRestart                 // far behind but with a newer ts: a rebooted pile's new stream
-	seqLate                    // behind, within the window, unseen: single-sample trips only
-	seqDup                     // seen already
-	seqStale                   // far behind with an older ts: dropped
+	seqNew     seqClass = iota // newer than any accepted: evaluate fully
+	seqRestart                 // a new stream of a pile that restarted its counter without a birth
+	seqLate                    // behind, within the window, unseen: set aside
+	seqDup                     // seen already: set aside
+	seqStale                   // far behind: set aside
 )
 
 // classify places a telemetry seq in the pile's stream, with serial-number
 // arithmetic (RFC 1982) so that the uint32 wrap from 4294967295 to 0 is
-// just the next seq, and records it as seen.
+// just the next seq, and records it. Contract v1.1: a seq at or below the
+// last accepted one starts a new stream at once when its ts (as sent) is
+// newer than the last accepted one's, and otherwise when the next message
+// continues it (seq + 1); until then it is set aside.
 func (p *pile) classify(seq uint32, ts int64) seqClass {
+	cand, candSeq := p.haveCand, p.candSeq
+	p.haveCand = false
 	if !p.haveSeq {
 		p.haveSeq, p.lastSeq, p.seen = true, seq, 1
 		return seqNew
 	}
 	d := int32(seq - p.lastSeq)
-	switch {
-	case d > 0:
+	if d > 0 {
 		if d >= reorderWindow {
 			p.seen = 1
 		} else {
@@ -154,6 +202,17 @@ func (p *pile) classify(seq uint32, ts int64) seqClass {
 		}
 		p.lastSeq = seq
 		return seqNew
+	}
+	// The one continuation that is surely not a new stream: the newest
+	// accepted message itself again (same seq, same ts), as a QoS 1
+	// redelivery after its predecessor brings it.
+	same := d == 0 && ts == p.sentTS
+	if ts > p.sentTS || (cand && seq == candSeq+1 && !same) {
+		p.lastSeq, p.seen = seq, 1
+		return seqRestart
+	}
+	p.haveCand, p.candSeq = true, seq
+	switch {
 	case d == 0:
 		return seqDup
 	case d > -reorderWindow:
@@ -164,17 +223,12 @@ func (p *pile) classify(seq uint32, ts int64) seqClass {
 		p.seen |= bit
 		return seqLate
 	}
-	// Far behind: a rebooted pile counting from 0 again (its ts moves on),
-	// or a very old redelivery (its ts does not).
-	if ts > p.lastTS {
-		p.lastSeq, p.seen = seq, 1
-		return seqRestart
-	}
 	return seqStale
 }
 
-// pileNow is the pile's clock at our time now (ms): its newest in-order
-// ts, moved on by the time we have waited since that telemetry arrived.
+// pileNow is the pile's time base at our time now (ms): its newest
+// accepted ts, moved on by the time we have waited since that telemetry
+// arrived. On receive time it is about now.
 func (p *pile) pileNow(now int64) int64 {
 	return p.lastTS + (now - p.lastTelAt)
 }
@@ -191,7 +245,7 @@ func (p *pile) recomputeDue() {
 	lim := p.lim
 	due := int64(never)
 	if p.everTel && p.anyCharging && p.active&AlertPileOffline.bit() == 0 {
-		due = p.lastTelAt + lim.staleMS
+		due = p.anyTelAt + lim.staleMS
 	}
 	for i := range p.ports {
 		ps := &p.ports[i]
@@ -218,7 +272,8 @@ type command struct {
 	sentAt     int64 // At of the latest send
 	detectedAt int64
 	port       uint8
-	attempt    uint8 // sends so far
+	attempt    uint8 // sends so far (saturating)
+	failed     bool  // escalated to close_failed; still pending until acked
 }
 
 func (c *command) send(p *pile) SendCommand {

@@ -44,10 +44,22 @@ func Decode(t Topic, payload []byte, received time.Time) (Message, error) {
 	d := decoder{s: scanner{data: payload}, kind: t.Kind}
 	m := Message{Topic: t, Received: received}
 	if err := d.decode(&m); err != nil {
+		switch {
+		case m.Telemetry != nil:
+			// Contract v1.1: the parts that validated still reach
+			// the safety engine.
+			m.Invalid = err
+			return m, err
+		case err.Reason == ReasonUnknownVersion:
+			// No payload, but the engine must learn that this pile
+			// speaks a version it cannot read (pile_protocol).
+			return Message{Topic: t, Received: received, Invalid: err}, err
+		}
 		return Message{}, err
 	}
 	if d.soft != nil {
 		m.Invalid = d.soft
+		m.Damage = &Damage{Ports: d.dmgPorts}
 		return m, d.soft
 	}
 	return m, nil

@@ -114,17 +114,54 @@ type decoder struct {
 	portErr  *RejectError // first field error inside telemetry ports
 	soft     *RejectError // first sensor error of a charging port
 	floats   []float64    // backing store for the optional measurements
+
+	// nonFinite is the first bare NaN or Infinity token. It ranks with
+	// the fatal errors (it is what the message is rejected for), but the
+	// scan goes on past it, so that the rest can still reach the safety
+	// engine (contract v1.1, partial messages).
+	nonFinite *RejectError
+	// dmgPorts has bit n-1 set for each port n whose state, a or temp_c
+	// did not validate (Damage.Ports).
+	dmgPorts uint64
+}
+
+// notFinite records a bare NaN or Infinity token at p.
+func (d *decoder) notFinite(p string, v value) {
+	if d.nonFinite == nil {
+		d.nonFinite = d.s.nonFinite(p, v)
+	}
+}
+
+func (d *decoder) damagePort(n int) {
+	if n >= 1 && n <= MaxPort {
+		d.dmgPorts |= 1 << (n - 1)
+	}
 }
 
 // decode runs the whole decode of d.s.data as a message of kind d.kind.
+// On a telemetry message that is rejected for anything but broken JSON, it
+// still fills m.Telemetry with every part that validated, and m.Damage
+// with what did not (contract v1.1, partial messages).
 func (d *decoder) decode(m *Message) *RejectError {
 	if err := d.scanTop(); err != nil {
+		// Not JSON: nothing in it can be trusted. A NaN token before the
+		// syntax error was the first fatal problem, as it always was.
+		if d.nonFinite != nil {
+			return d.nonFinite
+		}
 		return err
 	}
-	if err := d.checkVersion(d.m.v); err != nil {
+	verr := d.checkVersion(d.m.v)
+	err := d.nonFinite
+	if err == nil {
+		err = verr
+	}
+	if err != nil {
+		if d.kind == KindTelemetry {
+			m.Telemetry, m.Damage = d.partial(verr != nil && verr.Reason == ReasonUnknownVersion)
+		}
 		return err
 	}
-	var err *RejectError
 	switch d.kind {
 	case KindStatus:
 		m.Status, err = d.status()
@@ -136,6 +173,9 @@ func (d *decoder) decode(m *Message) *RejectError {
 		m.Command, err = d.command()
 	case KindAck:
 		m.Ack, err = d.ack()
+	}
+	if err != nil && d.kind == KindTelemetry {
+		m.Telemetry, m.Damage = d.partial(false)
 	}
 	return err
 }
@@ -179,7 +219,7 @@ func (d *decoder) scanTop() *RejectError {
 			return under(string(key), err)
 		}
 		if v.kind == valNonFinite {
-			return d.s.nonFinite(string(key), v)
+			d.notFinite(string(key), v)
 		}
 		*slot = v
 	}
@@ -239,7 +279,7 @@ func (d *decoder) ports() *RejectError {
 				return under(p.String(), err)
 			}
 			if v.kind == valNonFinite {
-				return d.s.nonFinite(p.String(), v)
+				d.notFinite(p.String(), v)
 			}
 			d.portError(wrongType(p, "an object", v))
 			continue
@@ -311,24 +351,29 @@ func (d *decoder) port(i int, seen *uint64) (PortSample, *RejectError) {
 		d.portError(missing(path{port: i, name: "n"}.String()))
 	} else if num, err := d.integer(n, path{port: i, name: "n"}, 1, MaxPort); err != nil {
 		if n.kind == valNonFinite {
-			return PortSample{}, err
+			d.notFinite(path{port: i, name: "n"}.String(), n)
 		}
 		d.portError(err)
 	} else {
 		ps.N = int(num)
 		if bit := uint64(1) << (num - 1); *seen&bit != 0 {
 			d.portError(&RejectError{Reason: ReasonBadValue, Field: path{port: i, name: "n"}.String(), Detail: "port " + strconv.Itoa(ps.N) + " appears twice"})
+			// Which entry is the port's? Neither is used by the
+			// rules: the first stands.
+			ps.N = 0
 		} else {
 			*seen |= bit
 		}
 	}
 	if state.missing() {
 		d.portError(missing(path{port: i, name: "state"}.String()))
+		d.damagePort(ps.N)
 	} else if st, err := d.portState(state, path{port: i, name: "state"}); err != nil {
 		if state.kind == valNonFinite {
-			return PortSample{}, err
+			d.notFinite(path{port: i, name: "state"}.String(), state)
 		}
 		d.portError(err)
+		d.damagePort(ps.N)
 	} else {
 		ps.State = st
 	}
@@ -338,6 +383,10 @@ func (d *decoder) port(i int, seen *uint64) (PortSample, *RejectError) {
 	// soft error so the engine still sees the port and can close it.
 	charging := ps.State == StateCharging
 	var err *RejectError
+	aBad, tempBad := d.broken(amps, charging), d.broken(temp, charging)
+	if aBad || tempBad {
+		d.damagePort(ps.N)
+	}
 	if ps.V, err = d.measurement(volts, path{port: i, name: "v"}, false); err != nil {
 		return PortSample{}, err
 	}
@@ -380,11 +429,62 @@ func (d *decoder) measurement(v value, p path, safety bool) (*float64, *RejectEr
 			d.soft = err
 		}
 	case v.kind == valNonFinite:
-		return nil, err
+		d.notFinite(p.String(), v)
+		d.portError(err)
 	default:
 		d.portError(err)
 	}
 	return nil, nil
+}
+
+// broken reports whether an a or temp_c value does not validate: present
+// but not a finite number, or missing while required (charging).
+func (d *decoder) broken(v value, required bool) bool {
+	if v.missing() {
+		return required
+	}
+	if v.kind != valNumber {
+		return true
+	}
+	_, ok := parseNumber(d.s.raw(v))
+	return !ok
+}
+
+// partial builds, for a rejected telemetry message, the parts that
+// validate, and says what did not.
+func (d *decoder) partial(badVersion bool) (*Telemetry, *Damage) {
+	m := &d.m
+	t := &Telemetry{V: Version}
+	dmg := &Damage{BadVersion: badVersion, Ports: d.dmgPorts}
+	if ts, err := d.timestamp(m.ts); err == nil {
+		t.TS = ts
+	} else {
+		dmg.NoTS = true
+	}
+	if seq, err := d.requiredInt(m.seq, "seq", 0, math.MaxUint32); err == nil {
+		t.Seq = uint32(seq)
+	} else {
+		dmg.NoSeq = true
+	}
+	if !m.ambient.missing() {
+		if f, err := d.number(m.ambient, path{port: -1, name: "ambient_c"}); err == nil {
+			t.AmbientC = d.float(f)
+		}
+	}
+	if m.smoke.kind == valBool {
+		t.Smoke = B(m.smoke.b)
+	}
+	if !m.leak.missing() {
+		if f, err := d.number(m.leak, path{port: -1, name: "leak_ma"}); err == nil {
+			t.LeakMA = d.float(f)
+		}
+	}
+	for _, ps := range d.telPorts {
+		if ps.N >= 1 && ps.N <= MaxPort {
+			t.Ports = append(t.Ports, ps)
+		}
+	}
+	return t, dmg
 }
 
 func (d *decoder) portError(err *RejectError) {

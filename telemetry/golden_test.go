@@ -91,6 +91,7 @@ type goldenView struct {
 	Command   *Command     `json:"cmd,omitempty"`
 	Ack       *Ack         `json:"ack,omitempty"`
 	Invalid   *RejectError `json:"invalid,omitempty"`
+	Damage    *Damage      `json:"damage,omitempty"`
 }
 
 func TestDecodeGolden(t *testing.T) {
@@ -118,7 +119,7 @@ func TestDecodeGolden(t *testing.T) {
 				require.NoError(t, enc.Encode(goldenView{
 					Topic: m.Topic.String(), Received: m.Received,
 					Status: m.Status, Telemetry: m.Telemetry, Event: m.Event, Command: m.Command, Ack: m.Ack,
-					Invalid: m.Invalid,
+					Invalid: m.Invalid, Damage: m.Damage,
 				}))
 				gotJSON = buf.Bytes()
 			}

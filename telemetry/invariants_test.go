@@ -3,8 +3,6 @@ package telemetry
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
-	"slices"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -21,7 +19,6 @@ var testTopics = map[Kind]Topic{
 	KindAck:       {Root: DefaultRoot, Site: "s1", Pile: "p1", Kind: KindAck},
 }
 
-var softField = regexp.MustCompile(`^ports\[(\d+)\]\.(a|temp_c)$`)
 
 // checkDecode decodes payload as kind and checks every property a decode
 // must have, whatever the input; the fuzz targets run it on random input.
@@ -83,40 +80,63 @@ func checkDecodeAt(t *testing.T, topic Topic, payload []byte) {
 }
 
 // checkSafetyException checks the shape of a decode that both failed and
-// returned a Message: the charging port named by the error has its bad
-// value nil.
+// returned a Message (contract v1.1, partial messages): a telemetry message
+// whose payload holds only what validated, with Damage saying what did
+// not, or a message of an unknown version with no payload at all.
 func checkSafetyException(t *testing.T, m Message, rej *RejectError) {
 	t.Helper()
 	require.Same(t, rej, m.Invalid)
-	require.Contains(t, []Reason{ReasonMissingField, ReasonNotFinite, ReasonWrongType}, rej.Reason)
-	require.NotNil(t, m.Telemetry)
-	sub := softField.FindStringSubmatch(rej.Field)
-	require.NotNil(t, sub, "safety exception on field %q", rej.Field)
-	i, _ := strconv.Atoi(sub[1])
-	require.Less(t, i, len(m.Telemetry.Ports))
-	port := m.Telemetry.Ports[i]
-	require.Equal(t, StateCharging, port.State)
-	if sub[2] == "a" {
-		require.Nil(t, port.A)
-	} else {
-		require.Nil(t, port.TempC)
+	if m.Telemetry == nil {
+		require.Equal(t, ReasonUnknownVersion, rej.Reason, "only an unknown version comes without a payload")
+		require.Nil(t, m.Status)
+		require.Nil(t, m.Event)
+		require.Nil(t, m.Ack)
+		require.Nil(t, m.Command)
+		require.Nil(t, m.Damage)
+		return
 	}
-	// The rest of the message is valid: with the bad values replaced, it
-	// encodes.
-	fixed := *m.Telemetry
-	fixed.Ports = slices.Clone(fixed.Ports)
-	for i := range fixed.Ports {
-		if fixed.Ports[i].State == StateCharging {
-			if fixed.Ports[i].A == nil {
-				fixed.Ports[i].A = F(0)
-			}
-			if fixed.Ports[i].TempC == nil {
-				fixed.Ports[i].TempC = F(20)
+	require.Equal(t, KindTelemetry, m.Topic.Kind)
+	require.NotNil(t, m.Damage, "a partial telemetry message says what is damaged")
+	if rej.Reason == ReasonUnknownVersion {
+		require.True(t, m.Damage.BadVersion)
+	}
+	tel := *m.Telemetry
+	seen := map[int]bool{}
+	fixed := tel
+	fixed.Ports = nil
+	for _, p := range tel.Ports {
+		require.True(t, p.N >= 1 && p.N <= MaxPort, "port entry with a broken n reached the engine: %+v", p)
+		require.False(t, seen[p.N], "port %d twice", p.N)
+		seen[p.N] = true
+		if !m.Damage.PortBroken(p.N) {
+			require.Contains(t, []PortState{StateIdle, StateCharging, StateClosed, StateFault}, p.State)
+			if p.State == StateCharging {
+				require.NotNil(t, p.A, "charging port %d without a and not marked damaged", p.N)
+				require.NotNil(t, p.TempC, "charging port %d without temp_c and not marked damaged", p.N)
 			}
 		}
+		// Repair what is marked broken; what is left must be valid.
+		if p.State == "" {
+			p.State = StateIdle
+		}
+		if p.State == StateCharging {
+			if p.A == nil {
+				p.A = F(0)
+			}
+			if p.TempC == nil {
+				p.TempC = F(20)
+			}
+		}
+		fixed.Ports = append(fixed.Ports, p)
+	}
+	if m.Damage.NoTS {
+		fixed.TS = 1
+	}
+	if len(fixed.Ports) == 0 {
+		fixed.Ports = []PortSample{{N: 1, State: StateIdle}}
 	}
 	_, err := Encode(&fixed)
-	require.NoError(t, err)
+	require.NoError(t, err, "what the partial message holds must be valid: %+v", fixed)
 }
 
 func payloadOf(t *testing.T, m Message) any {

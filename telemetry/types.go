@@ -163,7 +163,44 @@ type Message struct {
 	// message (it is counted and kept as rejected), but the engine gets it,
 	// with the bad values nil, so that it can apply its fail-safe close
 	// (sensor_fault). Decode returns the same *RejectError as its error.
+	//
+	// Contract v1.1 widens this to every telemetry message that is not
+	// broken beyond parsing (see Damage): Invalid is the reason storage
+	// rejects it, and Telemetry holds every part that validated.
 	Invalid *RejectError
+	// Damage, set only with Invalid on a telemetry message, says which
+	// parts did not validate, so that the safety engine knows what it
+	// cannot trust. For other kinds, an Invalid message with no payload
+	// set is one of an unknown protocol version.
+	Damage *Damage
+
+	// Retained is set when the broker delivered the message because it
+	// was retained (a status re-delivered on a new subscription), not
+	// because the pile just published it.
+	Retained bool
+}
+
+// Damage describes what did not validate in a telemetry message that is
+// otherwise parseable JSON. The engine acts on the parts that did: the
+// pile-level fields that parsed, and every port entry whose n parsed.
+type Damage struct {
+	// BadVersion: v is not this backend's version. The message is read as
+	// version 1, as far as it goes.
+	BadVersion bool `json:"bad_version,omitempty"`
+	// NoSeq, NoTS: seq or ts is missing or broken, so the message cannot
+	// be placed in the pile's stream or on its clock.
+	NoSeq bool `json:"no_seq,omitempty"`
+	NoTS  bool `json:"no_ts,omitempty"`
+	// Ports has bit n-1 set when port n's entry has a broken state, a or
+	// temp_c (a missing a or temp_c on a charging port included). A
+	// broken v, w or wh costs only the storage of the message and is not
+	// marked. Entries whose n is broken are left out of Telemetry.Ports.
+	Ports uint64 `json:"ports,omitempty"`
+}
+
+// PortBroken reports whether port n's state, a or temp_c is broken.
+func (d *Damage) PortBroken(n int) bool {
+	return d != nil && n >= 1 && n <= MaxPort && d.Ports&(1<<(n-1)) != 0
 }
 
 // F returns a pointer to v, for building optional fields.
