@@ -19,7 +19,6 @@ var testTopics = map[Kind]Topic{
 	KindAck:       {Root: DefaultRoot, Site: "s1", Pile: "p1", Kind: KindAck},
 }
 
-
 // checkDecode decodes payload as kind and checks every property a decode
 // must have, whatever the input; the fuzz targets run it on random input.
 //   - A failure is a *RejectError with a known reason, and the Message is
