@@ -19,11 +19,15 @@ var ErrNotConnected = errors.New("actuator: MQTT not connected")
 // Options configures an Actuator; the zero value connects to
 // tcp://127.0.0.1:1883 as "chargeguard-cmd".
 type Options struct {
-	BrokerURL  string
-	ClientID   string
-	Username   string
-	Password   string
-	KeepAlive  time.Duration
+	BrokerURL string
+	ClientID  string
+	Username  string
+	Password  string
+	KeepAlive time.Duration
+	// OnConnect is called, on paho's goroutine, every time the session
+	// (re)connects: what was published while it was down may be lost, so
+	// the engine sends its pending closes again. It must not block.
+	OnConnect  func()
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 }
@@ -90,6 +94,9 @@ func New(o Options) (*Actuator, error) {
 			a.connected.Store(true)
 			a.up.Set(1)
 			a.log.Info().Msg("command session connected")
+			if o.OnConnect != nil {
+				o.OnConnect()
+			}
 		}).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			a.connected.Store(false)

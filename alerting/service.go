@@ -99,6 +99,11 @@ type Service struct {
 	dirty     bool
 	snapshots chan []byte
 	gaugesDue time.Time
+	// chargingSaved is when the state was last written for a change of
+	// the charging piles alone (see snapshot).
+	chargingSaved time.Time
+
+	reconnected chan struct{} // the command session (re)connected
 }
 
 // NewService builds the engine and restores the state kept in StatePath.
@@ -132,6 +137,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 		sentAt:    map[string]time.Time{},
 		online:    map[[2]string]bool{},
 		snapshots: make(chan []byte, 1),
+
+		reconnected: make(chan struct{}, 1),
 	}
 	if o.StatePath != "" {
 		if err := s.restore(); err != nil {
@@ -174,6 +181,17 @@ func (s *Service) Observe(m telemetry.Message) {
 	}
 }
 
+// Reconnected tells the service that the session commands are published on
+// has (re)connected: the engine sends every close awaiting its ack again.
+// It never blocks; reconnects that come faster than the engine handles
+// them fold into one.
+func (s *Service) Reconnected() {
+	select {
+	case s.reconnected <- struct{}{}:
+	default:
+	}
+}
+
 // Run owns the engine until ctx is done. On return the state has been
 // written one last time.
 func (s *Service) Run(ctx context.Context) error {
@@ -208,6 +226,8 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case f := <-s.calls:
 			f()
+		case <-s.reconnected:
+			s.apply(s.engine.Reconnected(s.o.Now()))
 		}
 	}
 }
@@ -426,9 +446,21 @@ func (s *Service) record(f func([]byte) []byte) {
 // snapshot hands the engine's state, if it changed, to the persister. When
 // the persister is still busy with an older one, the older one is dropped:
 // only the newest state matters.
+//
+// The piles with a charging port are part of the state too (after a
+// restart each must report within the offline window), but they change
+// all the time: a change of them alone is written at most every
+// chargingSaveInterval, so a crash forgets at most that much of them.
 func (s *Service) snapshot() {
-	if !s.dirty || s.o.StatePath == "" {
+	if s.o.StatePath == "" {
 		return
+	}
+	if !s.dirty {
+		now := s.o.Now()
+		if !s.engine.ChargingChanged() || now.Sub(s.chargingSaved) < chargingSaveInterval {
+			return
+		}
+		s.chargingSaved = now
 	}
 	s.dirty = false
 	b, err := json.Marshal(s.engine.Snapshot())
@@ -449,6 +481,10 @@ func (s *Service) snapshot() {
 		}
 	}
 }
+
+// chargingSaveInterval bounds how often a change of the charging piles
+// alone is written to the state file.
+const chargingSaveInterval = 5 * time.Second
 
 // write stores one snapshot atomically (temp file, fsync, rename).
 func (s *Service) write(b []byte) {

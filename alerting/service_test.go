@@ -177,3 +177,64 @@ func TestPortViewReadingsPrintAsSent(t *testing.T) {
 	require.NotNil(t, ports[2].TempC)
 	require.Equal(t, 51.4, *ports[2].TempC, "a float32 reading must not print as 51.400001525878906")
 }
+
+// Contract v1.1: when the command session reconnects, every close awaiting
+// its ack is published again at once, with its id, without waiting for the
+// ack timeout (which the frozen clock here never reaches).
+func TestServiceReconnectResendsPendingCloses(t *testing.T) {
+	k := &sink{}
+	clock := time.Now()
+	s, stop := runService(t, ServiceOptions{Publisher: k, TickInterval: time.Millisecond, Now: func() time.Time { return clock }})
+	defer stop()
+	s.Observe(telemetryMsg(1, clock, 80))
+	require.Eventually(t, func() bool { c, _, _ := k.snapshot(); return len(c) == 1 }, 5*time.Second, time.Millisecond)
+	s.Reconnected()
+	require.Eventually(t, func() bool { c, _, _ := k.snapshot(); return len(c) == 2 }, 5*time.Second, time.Millisecond)
+	cmds, _, _ := k.snapshot()
+	require.Equal(t, cmds[0].ID, cmds[1].ID, "a resend reuses the id")
+	require.Equal(t, telemetry.ActionClose, cmds[1].Action)
+	// Reconnects that pile up fold into one resend each time the engine
+	// gets to them; none is lost, none blocks the caller.
+	for range 100 {
+		s.Reconnected()
+	}
+	require.Eventually(t, func() bool { c, _, _ := k.snapshot(); return len(c) >= 3 }, 5*time.Second, time.Millisecond)
+}
+
+// A pile charging when chargeguard stops is in the state file, so that the
+// next start expects it to report (pile_offline otherwise), even though
+// nothing was latched.
+func TestServicePersistsChargingPiles(t *testing.T) {
+	k := &sink{}
+	state := filepath.Join(t.TempDir(), "state.json")
+	clock := time.Now()
+	var cmu sync.Mutex
+	now := func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
+	s, stop := runService(t, ServiceOptions{StatePath: state, Publisher: k, Notifier: k, TickInterval: time.Millisecond, Now: now})
+	s.Observe(telemetryMsg(1, clock, 40))
+	_, err := s.Ports(context.Background(), PortFilter{})
+	require.NoError(t, err)
+	stop()
+	b, err := os.ReadFile(state)
+	require.NoError(t, err)
+	require.Contains(t, string(b), `"charging":true`)
+
+	k2 := &sink{}
+	s2, stop2 := runService(t, ServiceOptions{StatePath: state, Publisher: k2, Notifier: k2, TickInterval: time.Millisecond, Now: now})
+	defer stop2()
+	// The offline clock starts at the service's first Tick: move time on
+	// a second per poll until the pile has been silent for long enough.
+	require.Eventually(t, func() bool {
+		cmu.Lock()
+		clock = clock.Add(time.Second)
+		cmu.Unlock()
+		_, fired, _ := k2.snapshot()
+		for _, a := range fired {
+			if a.Labels["alertname"] == "pile_offline" {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond)
+	_ = s2
+}

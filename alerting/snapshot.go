@@ -88,6 +88,10 @@ func maskNames(m alertMask) []AlertName {
 	return out
 }
 
+// ChargingChanged reports whether the set of piles with a charging port
+// changed since the last Snapshot.
+func (e *Engine) ChargingChanged() bool { return e.chargingChanged }
+
 // Snapshot returns the state to persist. Piles with nothing latched,
 // closed, pending or alerting are left out.
 func (e *Engine) Snapshot() State {

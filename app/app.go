@@ -131,10 +131,14 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	pub := o.Publisher
 	if pub == nil {
 		a.act, err = actuator.New(actuator.Options{
-			BrokerURL:  brokerURL,
-			ClientID:   cfg.MQTT.ClientID + "-cmd",
-			Username:   cfg.MQTT.Username,
-			Password:   string(cfg.MQTT.Password),
+			BrokerURL: brokerURL,
+			ClientID:  cfg.MQTT.ClientID + "-cmd",
+			Username:  cfg.MQTT.Username,
+			Password:  string(cfg.MQTT.Password),
+			// Contract v1.1: every close awaiting its ack is sent again
+			// whenever the command session reconnects. a.guard is set
+			// below, before Run connects the session.
+			OnConnect:  func() { a.guard.Reconnected() },
 			Logger:     o.Logger,
 			Registerer: reg,
 		})

@@ -288,6 +288,9 @@ func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
 	if m.Command != nil {
 		return // our own commands echo back through root/#
 	}
+	// A retained status re-delivered on (re)subscribing is not news of
+	// the pile: the engine must not restart its offline clock for it.
+	m.Retained = msg.Retained()
 	in.o.Observer.Observe(m)
 }
 
