@@ -258,6 +258,12 @@ func (e *Engine) tickCommands(b *batch, p *pile) {
 			if b.now-c.sentAt >= resendFailedMS && p.online(b.now) {
 				e.resend(b, p, c, "rule:close_failed", "close not acked yet: sent again every "+(resendFailedMS*time.Millisecond).String()+" while the pile is online")
 			}
+		case c.action == telemetry.ActionClose && b.now-c.ts >= lim.ackMS*int64(lim.MaxResends+1):
+			// The ack window is counted from the first send: resends
+			// out of turn (a birth, a reconnect) must not postpone the
+			// page (found by TestModel).
+			p.pending = append(p.pending, c)
+			expired = append(expired, c)
 		case b.now-c.sentAt < lim.ackMS:
 			p.pending = append(p.pending, c)
 		case int(c.attempt) <= lim.MaxResends:

@@ -83,6 +83,18 @@ func freshReading(b *batch, ps *port, latchedAt int64) bool {
 	return ps != nil && ps.readAt > latchedAt && b.now-ps.readAt <= evidenceMS
 }
 
+// conductsWhileOff refuses a reset while port n's last reading says it is
+// off (closed or fault) yet still draws current: its relay may be welded,
+// whether or not relay_welded has fired yet (the reading may have come
+// before our close was acked; found by TestModel).
+func conductsWhileOff(p *pile, n int, ps *port) error {
+	off := ps.state == stateCode(telemetry.StateClosed) || ps.state == stateCode(telemetry.StateFault)
+	if off && ((!isNaN32(ps.lastA) && float64(ps.lastA) > p.lim.WeldedA) || (!isNaN32(ps.lastW) && float64(ps.lastW) > p.lim.WeldedW)) {
+		return fmt.Errorf("%w: port %d reports %s but still draws %s / %s", ErrConditionActive, n, portStates[ps.state], fmtReading(ps.lastA, "A"), fmtReading(ps.lastW, "W"))
+	}
+	return nil
+}
+
 func fmtReading(v float32, unit string) string {
 	if isNaN32(v) {
 		return "missing"
@@ -103,6 +115,9 @@ func (e *Engine) resetPort(b *batch, p *pile, n int, actor string) error {
 	}
 	if ps.latch != 0 && !freshReading(b, ps, ps.latchedAt) {
 		return fmt.Errorf("%w: no reading of port %d in the last %s to show the condition cleared", ErrConditionActive, n, evidenceMS*time.Millisecond)
+	}
+	if err := conductsWhileOff(p, n, ps); err != nil {
+		return err
 	}
 	lim := p.lim
 	for name := AlertTempWarning; name < alertCount; name++ {
@@ -166,6 +181,12 @@ func (e *Engine) resetPile(b *batch, p *pile, actor string) error {
 		}
 		if float64(ps.lastA) > lim.WeldedA || (!isNaN32(ps.lastW) && float64(ps.lastW) > lim.WeldedW) {
 			return fmt.Errorf("%w: relay_welded: port %d still draws %s / %s", ErrConditionActive, i+1, fmtReading(ps.lastA, "A"), fmtReading(ps.lastW, "W"))
+		}
+	}
+
+	for i := range p.ports {
+		if err := conductsWhileOff(p, i+1, &p.ports[i]); err != nil {
+			return err
 		}
 	}
 

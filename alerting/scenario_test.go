@@ -267,15 +267,20 @@ func (r *runner) raw(now time.Time, f []string, line string) {
 		r.fatalf("want: raw [site/pile] KIND JSON")
 	}
 	site, id, _ := strings.Cut(pile, "/")
+	retained := rest[0] == "retained"
+	if retained {
+		rest = rest[1:]
+	}
 	kind := map[string]telemetry.Kind{"status": telemetry.KindStatus, "telemetry": telemetry.KindTelemetry, "event": telemetry.KindEvent, "ack": telemetry.KindAck}[rest[0]]
 	if kind == telemetry.KindUnknown {
 		r.fatalf("raw: unknown kind %q", rest[0])
 	}
-	payload := strings.TrimSpace(line[strings.Index(line, rest[0]+" ")+len(rest[0]):])
+	payload := strings.TrimSpace(line[strings.Index(line, " "+rest[0]+" ")+len(rest[0])+1:])
 	m, err := telemetry.Decode(telemetry.Topic{Root: telemetry.DefaultRoot, Site: site, Pile: id, Kind: kind}, []byte(payload), now)
 	if err != nil && m.Invalid == nil {
 		return // dropped by the live session, as the service does
 	}
+	m.Retained = retained
 	if m.Telemetry != nil && m.Damage == nil || (m.Damage != nil && !m.Damage.NoSeq) {
 		r.seq[pile] = m.Telemetry.Seq
 	}

@@ -10,7 +10,8 @@
 #   2. gofmt and go vet
 #   3. unit tests with the race detector (go test -race -short: the -short
 #      flag skips the integration tests, which need no race build)
-#   4. a short run of every Fuzz* target, found by grep
+#   4. a short run of every Fuzz* target, found by grep, and the adversarial
+#      model test of the safety engine (alerting.TestModel), its count printed
 #   5. a demo smoke test (scripts/demo.sh for a few seconds, checking that
 #      chargeguard ingests messages and InfluxDB gets points), once
 #      cmd/chargeguard and cmd/pilesim exist
@@ -199,6 +200,17 @@ if [ "$FUZZ_BUDGET" -gt 0 ] 2>/dev/null; then
 else
 	skip "fuzz" "FUZZ_BUDGET=$FUZZ_BUDGET"
 fi
+
+# model_test plays the adversarial pile lives of alerting.TestModel
+# (docs/safety.md) and prints how many it played; the full run below plays
+# them again among every test.
+model_test() {
+	local out rc=0
+	out=$(go test -count=1 -run '^TestModel$' -v ./alerting/ 2>&1) || rc=$?
+	printf '%s\n' "$out" | grep -E '^TestModel:|^(ok|FAIL|--- FAIL)|model_test.go' | head -n 60
+	return "$rc"
+}
+step "adversarial model test" model_test
 
 if [ "$SMOKE" != 1 ]; then
 	skip "demo smoke test" "SMOKE=$SMOKE"
