@@ -2,6 +2,9 @@ package alerting
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -59,5 +62,27 @@ func TestScenarioRunnerFails(t *testing.T) {
 	ok := trip + "expect close port 1 reason overheat attempt 1 id new\nexpect alert overheat port 1 critical firing\nexpect audit command port 1 by rule:overheat\n"
 	if got := runScript(ok); got != "" {
 		t.Fatalf("a correct script failed: %s", got)
+	}
+}
+
+// docs/safety.md names the scenario file behind each fault it describes:
+// every name must be a file here, and every robustness scenario of contract
+// v1.1 must be named there.
+func TestSafetyDocNamesScenarios(t *testing.T) {
+	doc, err := os.ReadFile("../docs/safety.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)\\.test`").FindAllStringSubmatch(string(doc), -1) {
+		named[m[1]] = true
+		if _, err := os.Stat(filepath.Join("testdata", m[1]+".test")); err != nil {
+			t.Errorf("docs/safety.md names %s.test, which does not exist", m[1])
+		}
+	}
+	for _, f := range []string{"close_never_abandoned", "cancel_open", "clock", "restarted_counter", "partial", "rated_cap", "offline_restart", "reset_evidence"} {
+		if !named[f] {
+			t.Errorf("docs/safety.md does not name %s.test", f)
+		}
 	}
 }
