@@ -403,6 +403,15 @@ func (e *Engine) summary(p *pile, n int, name AlertName, v float64) string {
 		return fmt.Sprintf("%s still conducts after its close was acked (reading %.2f, above welded_a %g A or welded_w %g W): every port of the pile closed", where, v, lim.WeldedA, lim.WeldedW)
 	case AlertMaxDuration:
 		return fmt.Sprintf("%s charged for more than %s in one session: port closed", where, lim.MaxSession)
+	case AlertPileStream:
+		return fmt.Sprintf("pile %s/%s: %.0f telemetry messages in a row set aside (repeated, old or out-of-order seq): windowed rules degraded, single-reading trips still on", p.site, p.id, v)
+	case AlertPileProtocol:
+		if v == 0 {
+			return fmt.Sprintf("pile %s/%s speaks a protocol version this backend does not: acted on as far as it reads as version 1", p.site, p.id)
+		}
+		return fmt.Sprintf("pile %s/%s: %.0f telemetry messages in a row break the protocol: acted on as far as they validate, not stored", p.site, p.id, v)
+	case AlertPileConfig:
+		return fmt.Sprintf("pile %s/%s announces rated_a %g A, above the cap of %g A: the rules use the cap", p.site, p.id, v, lim.MaxRatedA)
 	}
 	return where
 }

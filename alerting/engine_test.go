@@ -418,3 +418,15 @@ func TestObserveIgnoresForeignMessages(t *testing.T) {
 	// Out-of-range port numbers in telemetry are ignored.
 	require.Empty(t, e.Observe(t0, msg("s", "p", t0, tel(1, t0, charging(0, 2, 90), charging(65, 2, 90)))))
 }
+
+// Every alert the engine raises gets a summary of its own, not the bare
+// place: it is the first line on-call reads.
+func TestEverySummaryIsSpecific(t *testing.T) {
+	e := newTestEngine(t)
+	e.Observe(t0, msg("s", "p", t0, birth(4, 5)))
+	p := e.pileFor("s", "p", false)
+	for _, n := range AlertNames() {
+		got := e.summary(p, 1, n, 3)
+		require.NotEqual(t, "port 1 of pile s/p", got, "%s has no summary", n)
+	}
+}

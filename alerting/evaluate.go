@@ -120,7 +120,10 @@ func (e *Engine) protocolRuns(b *batch, p *pile, dmg *telemetry.Damage) {
 	if p.rejectRun < 255 {
 		p.rejectRun++
 	}
-	if p.rejectRun >= protocolRun || dmg.BadVersion {
+	switch {
+	case dmg.BadVersion:
+		e.fire(b, p, 0, AlertPileProtocol, 0)
+	case p.rejectRun >= protocolRun:
 		e.fire(b, p, 0, AlertPileProtocol, float64(p.rejectRun))
 	}
 }

@@ -86,6 +86,7 @@ type Service struct {
 	inbox  chan telemetry.Message
 	calls  chan func()
 	m      *serviceMetrics
+	stats  *engineStats
 	buf    []byte
 
 	sentAt map[string]time.Time // first send of each command awaiting its ack, for the ack latency
@@ -134,6 +135,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		inbox:     make(chan telemetry.Message, o.QueueSize),
 		calls:     make(chan func()),
 		m:         newServiceMetrics(o.Registerer),
+		stats:     newEngineStats(o.Registerer),
 		sentAt:    map[string]time.Time{},
 		online:    map[[2]string]bool{},
 		snapshots: make(chan []byte, 1),
@@ -558,6 +560,7 @@ func (s *Service) pileStatus(site, pile string, online bool) {
 // it once a second, not per action, so a storm of alerts does not walk the
 // fleet once per alert.
 func (s *Service) updateGauges() {
+	s.stats.update(s.engine.Stats())
 	c := s.engine.Counts()
 	s.m.latched.Set(float64(c.Latched))
 	s.m.pending.Set(float64(c.Pending))
