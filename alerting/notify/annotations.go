@@ -114,6 +114,26 @@ var catalogue = map[string]alertText{
 		what:     "The port charged for longer than the session limit. chargeguard has closed it.",
 		onSite:   "Tell the owner: a battery that never fills points to a faulty charger or a worn battery.",
 	},
+	// The pile_* warnings close nothing: chargeguard sees less of the pile
+	// than it should, and the pile wants a look before that hides a fault.
+	"pile_stream": {
+		severity: SeverityWarning, pile: true,
+		summary: "pile repeats or reorders its messages: timed rules degraded",
+		what:    "Ten messages in a row from the pile were repeated, old or out of order (redelivery storm, firmware bug, restarted counter). Instant cuts (overheat, short circuit, leakage, smoke, sensor fault) still work; rate of rise, overcurrent, full battery and the 8 h cap wait for messages in order. Nothing was closed.",
+		onSite:  "1. Open the Site board: does the pile still send new readings? 2. Check its network link; restart the pile if it keeps repeating. 3. If it comes back, report it to the vendor (clock, counter or firmware).",
+	},
+	"pile_protocol": {
+		severity: SeverityWarning, pile: true,
+		summary: "pile sends messages that break the protocol",
+		what:    "The pile's telemetry was rejected 3 times in a row, or it speaks a protocol version chargeguard does not (firmware update?). chargeguard still acts on every reading that parses; the broken messages are not stored as readings. Nothing was closed.",
+		onSite:  "1. Fleet board, Latest rejected messages: what is wrong. 2. Firmware just updated? Have the vendor fix or roll it back. 3. Until then, check this pile's charging ports at the next round.",
+	},
+	"pile_config": {
+		severity: SeverityWarning, pile: true,
+		summary: "pile announces an impossible rated current",
+		what:    "The pile's birth message announced a rated current above the configured cap (max_rated_a; mA sent as A?). chargeguard uses the cap for the overcurrent and short-circuit rules. Nothing was closed.",
+		onSite:  "1. Compare with the rated current on the pile's label. 2. Have the vendor correct the pile's setting; the alert resolves at its next birth within the cap. 3. Raise max_rated_a only if the label really says more.",
+	},
 }
 
 // Alertnames returns every alert name chargeguard raises, sorted.

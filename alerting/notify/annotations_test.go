@@ -13,7 +13,7 @@ import (
 // severity changed by mistake fails a test.
 var (
 	wantCritical = []string{"close_failed", "leakage", "overcurrent", "overheat", "overheat_rate", "pile_offline", "relay_welded", "sensor_fault", "short_circuit", "smoke"}
-	wantWarning  = []string{"hot_contact", "max_duration", "temp_warning"}
+	wantWarning  = []string{"hot_contact", "max_duration", "pile_config", "pile_protocol", "pile_stream", "temp_warning"}
 )
 
 func TestCatalogueCoversThePolicy(t *testing.T) {

@@ -271,7 +271,7 @@ func TestBoardQueriesAgainstInfluxDB(t *testing.T) {
 			require.InDelta(t, v, overTime[site], 1e-6*v, "energy over time of %s adds up", site)
 		}
 
-		cuts := sc.count("audit", day, sc.now, func(p point) bool { return p.tags["action"] == "close" })
+		cuts := sc.count("audit", day, sc.now, func(p point) bool { return p.tags["action"] == "command" && p.fields["command"] == "close" })
 		require.Equal(t, 1, cuts, "the scenario")
 		require.Equal(t, float64(cuts), single(t, r["fleet/cuts-count"]))
 		require.Len(t, rows(r["fleet/cuts"]), cuts)
@@ -332,6 +332,7 @@ func TestBoardQueriesAgainstInfluxDB(t *testing.T) {
 		require.Len(t, rows(fault["site/annotation-cuts"]), 1, "one close, the retry is not a new cut")
 		require.Equal(t, "rule:overheat", column(t, fault["site/annotation-cuts"], "actor")[0])
 		require.Len(t, rows(fault["site/annotation-resets"]), 1, "the refused reset")
+		require.Len(t, rows(all["site/annotation-resets"]), 2, "the refused reset and the reopen after a full battery")
 		require.Equal(t, []any{"door_open"}, column(t, fault["site/annotation-events"], "kind"), "plug events are not marked")
 		require.Len(t, rows(all["site/annotation-alerts"]), 2, "no other alert at this site")
 	})
@@ -361,8 +362,9 @@ func TestBoardQueriesAgainstInfluxDB(t *testing.T) {
 		match := portOrPile(sc.faultSite, sc.faultPile, sc.faultPort)
 		actions := column(t, f["port/audit"], "action")
 		require.Len(t, actions, sc.count("audit", sc.start, sc.now, match))
-		require.Equal(t, []any{"reset_refused", "ack", "retry", "close"}, actions, "the command audit, newest first")
-		require.Equal(t, []any{"operator:alice", "pile:" + sc.faultPile, "rule:overheat", "rule:overheat"}, column(t, f["port/audit"], "actor"), "who")
+		require.Equal(t, []any{"reset_refused", "ack", "retry", "command"}, actions, "the command audit, newest first")
+		require.Equal(t, []any{nil, "close", "close", "close"}, column(t, f["port/audit"], "command"), "what was sent")
+		require.Equal(t, []any{"operator:alice", "pile", "rule:overheat", "rule:overheat"}, column(t, f["port/audit"], "actor"), "who")
 		require.Equal(t, []any{true}, column(t, f["port/acks"], "ok"))
 		require.Equal(t, []any{StateClosed}, column(t, f["port/acks"], "state"))
 		require.ElementsMatch(t, []any{"overheat", "temp_warning"}, column(t, f["port/alerts"], "alertname"))

@@ -91,14 +91,15 @@ func portBoard() *dashboard.DashboardBuilder {
 	b.WithRow(dashboard.NewRowBuilder("What chargeguard did"))
 	b.WithPanel(table.NewPanelBuilder().
 		Title("Command audit").
-		Description("Every command about this port or its whole pile (port 0), newest first. A safety cut reads: CLOSE sent (attempt 1), then an ack from the pile; RETRIED means the pile did not answer within 3 s (up to 3 retries, then a close_failed alert and a whole-pile close). Who: the rule (rule:overheat) or the operator (operator:alice). Why: the reading that tripped the rule, or the operator's reason.").
+		Description("Every command about this port or its whole pile (port 0), newest first. A safety cut reads: sent, CLOSE, attempt 1, then an ack from the pile; RETRIED means the pile did not answer within 3 s (up to 3 retries, then a close_failed alert and a whole-pile close). Who: the rule (rule:overheat), the operator (operator:alice) or the pile. Why: the rule's alert name or the operator's reason; Detail says more.").
 		Datasource(*influxRef()).
 		WithTarget(target("A", PortAudit)).
 		WithTransformation(organize(nil, map[string]string{
-			"action": "What", "port": "Port", "actor": "Who", "reason": "Why", "attempt": "Attempt", "ok": "Ack ok", "id": "Command id",
-		}, []string{"Time", "action", "port", "actor", "reason", "attempt", "ok", "id"})).
+			"action": "What", "command": "Command", "port": "Port", "actor": "Who", "reason": "Why", "detail": "Detail", "attempt": "Attempt", "ok": "Ok", "id": "Command id",
+		}, []string{"Time", "action", "command", "port", "actor", "reason", "detail", "attempt", "ok", "id"})).
 		OverrideByName("What", []dashboard.DynamicConfigValue{mappingsProp(actionMappings()), coloredText(), width(230)}).
-		OverrideByName("Ack ok", []dashboard.DynamicConfigValue{mappingsProp(okMappings()), coloredText(), width(80)}).
+		OverrideByName("Command", []dashboard.DynamicConfigValue{mappingsProp(commandMappings()), coloredText(), width(90)}).
+		OverrideByName("Ok", []dashboard.DynamicConfigValue{mappingsProp(okMappings()), coloredText(), width(80)}).
 		OverrideByName("Port", []dashboard.DynamicConfigValue{mappingsProp(valueMap("0", "whole pile", colorWarn)), width(90)}).
 		OverrideByName("Time", []dashboard.DynamicConfigValue{width(170)}).
 		Span(24).Height(10))

@@ -47,6 +47,22 @@ const energySteps = `SELECT non_negative_difference("wh") AS "wh" FROM "port" WH
 
 func where(conds ...string) string { return " WHERE " + strings.Join(conds, " AND ") }
 
+// Conditions on the audit measurement. Its action tag is the record's
+// alerting.AuditKind and its command field the command (close or open), as
+// alerting/service.go writes them (docs/schema.md).
+const (
+	// condCloseSent: a close sent for the first time, a cut. Its
+	// retries are not new cuts.
+	condCloseSent = `"action" = 'command' AND "command" = 'close'`
+	// condResetOrOpen: operators' resets, refused or not, and the port
+	// reopened after a full battery was unplugged (a reset's own open
+	// command would mark the same moment twice).
+	condResetOrOpen = `("action" =~ /^(reset|reset_refused)$/ OR ("action" = 'command' AND "command" = 'open' AND "actor" = 'rule:full'))`
+	// condCommandNews: what changed about a port's commands: sends,
+	// resends, failures, cancellations and resets; not the plain acks.
+	condCommandNews = `"action" =~ /^(command|retry|latch_reassert|ack_failed|close_failed|open_failed|open_canceled|reset|reset_refused)$/`
+)
+
 // Port states.
 const (
 	StateIdle     = "idle"
@@ -165,7 +181,7 @@ var (
 	}
 	FleetCutsCount = Query{
 		ID:      "fleet/cuts-count",
-		Text:    `SELECT count("id") AS "cuts" FROM "audit" WHERE "action" = 'close' AND $timeFilter`,
+		Text:    `SELECT count("id") AS "cuts" FROM "audit" WHERE ` + condCloseSent + ` AND $timeFilter`,
 		Format:  FormatTimeSeries,
 		Columns: []string{"cuts"},
 	}
@@ -191,7 +207,7 @@ var (
 	}
 	FleetCuts = Query{
 		ID:      "fleet/cuts",
-		Text:    `SELECT "site", "pile", "port", "actor", "reason", "attempt", "id" FROM "audit" WHERE "action" = 'close' AND $timeFilter ORDER BY time DESC LIMIT 1000`,
+		Text:    `SELECT "site", "pile", "port", "actor", "reason", "attempt", "id" FROM "audit" WHERE ` + condCloseSent + ` AND $timeFilter ORDER BY time DESC LIMIT 1000`,
 		Format:  FormatTable,
 		Columns: []string{"site", "pile", "port", "actor", "reason", "attempt", "id"},
 	}
@@ -288,14 +304,14 @@ var (
 	}
 	SiteAnnoCuts = Query{
 		ID:          "site/annotation-cuts",
-		Text:        `SELECT "reason", "pile", "port", "actor", "attempt" FROM "audit"` + where(condSite, condPileIn, `"action" = 'close'`, "$timeFilter"),
+		Text:        `SELECT "reason", "pile", "port", "actor", "attempt" FROM "audit"` + where(condSite, condPileIn, condCloseSent, "$timeFilter"),
 		Columns:     []string{"reason", "pile", "port", "actor", "attempt"},
 		TextColumn:  "reason",
 		TagsColumns: []string{"pile", "actor"},
 	}
 	SiteAnnoResets = Query{
 		ID:          "site/annotation-resets",
-		Text:        `SELECT "reason", "pile", "port", "action", "actor" FROM "audit"` + where(condSite, condPileIn, `"action" =~ /^(open|reset|reset_refused)$/`, "$timeFilter"),
+		Text:        `SELECT "reason", "pile", "port", "action", "actor" FROM "audit"` + where(condSite, condPileIn, condResetOrOpen, "$timeFilter"),
 		Columns:     []string{"reason", "pile", "port", "action", "actor"},
 		TextColumn:  "reason",
 		TagsColumns: []string{"pile", "action", "actor"},
@@ -329,9 +345,9 @@ var (
 	PortStateSeries = portSeries("states", "last", "state", "state")
 	PortAudit       = Query{
 		ID:      "port/audit",
-		Text:    `SELECT "action", "port", "actor", "reason", "attempt", "ok", "id" FROM "audit"` + where(condSite, condPile, condPortOrPile, "$timeFilter") + ` ORDER BY time DESC LIMIT 1000`,
+		Text:    `SELECT "action", "command", "port", "actor", "reason", "detail", "attempt", "ok", "id" FROM "audit"` + where(condSite, condPile, condPortOrPile, "$timeFilter") + ` ORDER BY time DESC LIMIT 1000`,
 		Format:  FormatTable,
-		Columns: []string{"action", "port", "actor", "reason", "attempt", "ok", "id"},
+		Columns: []string{"action", "command", "port", "actor", "reason", "detail", "attempt", "ok", "id"},
 	}
 	PortAcks = Query{
 		ID:      "port/acks",
@@ -360,10 +376,10 @@ var (
 	}
 	PortAnnoCommands = Query{
 		ID:          "port/annotation-commands",
-		Text:        `SELECT "reason", "port", "action", "actor", "attempt" FROM "audit"` + where(condSite, condPile, condPortOrPile, `"action" =~ /^(close|retry|open|reset|reset_refused)$/`, "$timeFilter"),
-		Columns:     []string{"reason", "port", "action", "actor", "attempt"},
+		Text:        `SELECT "reason", "port", "action", "command", "actor", "attempt" FROM "audit"` + where(condSite, condPile, condPortOrPile, condCommandNews, "$timeFilter"),
+		Columns:     []string{"reason", "port", "action", "command", "actor", "attempt"},
 		TextColumn:  "reason",
-		TagsColumns: []string{"action", "actor"},
+		TagsColumns: []string{"action", "command", "actor"},
 	}
 )
 

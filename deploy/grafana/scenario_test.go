@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/telemetry"
 )
 
 // A fault scenario, written as chargeguard writes it (docs/schema.md): an
@@ -17,7 +20,8 @@ import (
 //     70 °C an overheat fires and chargeguard closes the port; the pile does
 //     not answer the first close, the retry is acked, the port cools down
 //     with its relay open. An operator's reset is refused because the socket
-//     is still above 55 °C, and the pile's door is opened.
+//     is still above 55 °C, and the pile's door is opened. p01 port 1 is
+//     reopened after a full battery was unplugged.
 //   - xintang-open (open air, piles p01, p02): p01 port 1 trips on its own
 //     (local_trip event, state fault).
 //   - jiubao-east (residential, piles p01..p05): a power cut takes p01..p04
@@ -79,6 +83,13 @@ func newScenario() *scenario {
 			s.simulatePile(site, pile)
 		}
 	}
+	// A bike unplugged after a full charge: chargeguard reopens its port
+	// (the only open that is not an operator's reset).
+	s.addAudit(alerting.AuditRecord{
+		At: s.now.Add(-30 * time.Minute), Site: s.faultSite, Pile: "p01", Port: 1, Kind: alerting.AuditCommand,
+		Actor: "rule:full", Reason: "plug_out", CommandID: "0b5e7d1c-7f3a-4c1e-8f0a-5d2c9b4e6a13",
+		Action: telemetry.ActionOpen, Attempt: 1, Detail: "bike unplugged after a full charge",
+	})
 	s.rejections()
 	sort.SliceStable(s.points, func(i, j int) bool { return s.points[i].t.Before(s.points[j].t) })
 	return s
@@ -208,10 +219,10 @@ func (s *scenario) simulatePile(site, pile string) {
 			"summary": fmt.Sprintf("TEMP_WARNING at site %s, pile %s, port %d: socket above 55 °C", site, pile, s.faultPort),
 		}, warnAt.Add(time.Second))
 		reset := s.now.Add(-4 * time.Minute)
-		s.add("audit", with(tags, "action", "reset_refused"), map[string]any{
-			"port": int64(s.faultPort), "id": "", "actor": "operator:alice", "attempt": int64(0),
-			"reason": "socket 61.2 °C is still above 55 °C",
-		}, reset)
+		s.addAudit(alerting.AuditRecord{
+			At: reset, Site: site, Pile: pile, Port: s.faultPort, Kind: alerting.AuditResetRefused,
+			Actor: "operator:alice", Reason: "condition_active", Detail: "socket 61.2 °C is still above 55 °C",
+		})
 		s.add("event", with(tags, "kind", "door_open"), map[string]any{"port": int64(0), "detail": "enclosure door opened"}, reset.Add(-time.Minute))
 	}
 	if trip {
@@ -235,17 +246,18 @@ func (s *scenario) cut(site, pile string, port int, t time.Time, temp float64) {
 		"port": int64(port), "state": "firing", "value": temp,
 		"summary": fmt.Sprintf("OVERHEAT at site %s, pile %s, port %d: socket %.1f °C, port closed", site, pile, port, temp),
 	}, t.Add(100*time.Millisecond))
-	reason := fmt.Sprintf("temp_c %.1f °C ≥ 70 °C", temp)
-	s.add("audit", with(tags, "action", "close"), map[string]any{
-		"port": int64(port), "id": id, "actor": "rule:overheat", "reason": reason, "attempt": int64(1),
-	}, t.Add(120*time.Millisecond))
-	s.add("audit", with(tags, "action", "retry"), map[string]any{
-		"port": int64(port), "id": id, "actor": "rule:overheat", "reason": "no ack within 3s", "attempt": int64(2),
-	}, t.Add(3120*time.Millisecond))
+	rec := alerting.AuditRecord{
+		Site: site, Pile: pile, Port: port, Actor: "rule:overheat", Reason: "overheat",
+		CommandID: id, Action: telemetry.ActionClose,
+	}
+	send, retry, ack := rec, rec, rec
+	send.At, send.Kind, send.Attempt = t.Add(120*time.Millisecond), alerting.AuditCommand, 1
+	retry.At, retry.Kind, retry.Attempt, retry.Detail = t.Add(3120*time.Millisecond), alerting.AuditRetry, 2, "no ack within 3s"
+	ack.At, ack.Kind, ack.Attempt, ack.Actor = t.Add(3510*time.Millisecond), alerting.AuditAck, 2, "pile"
+	s.addAudit(send)
+	s.addAudit(retry)
 	s.add("ack", tags, map[string]any{"id": id, "port": int64(port), "ok": true, "state": StateClosed}, t.Add(3500*time.Millisecond))
-	s.add("audit", with(tags, "action", "ack"), map[string]any{
-		"port": int64(port), "id": id, "actor": "pile:" + pile, "reason": "closed", "attempt": int64(2), "ok": true,
-	}, t.Add(3510*time.Millisecond))
+	s.addAudit(ack)
 }
 
 func (s *scenario) rejections() {

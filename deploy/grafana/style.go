@@ -132,17 +132,28 @@ func severityMappings() []dashboard.ValueMapping {
 	return valueMap("critical", "critical", colorCut, "warning", "warning", colorWarn, "info", "info", colorInfo)
 }
 
-// actionMappings name the audit actions as an operator reads them.
+// actionMappings name the audit actions (alerting.AuditKind, the action
+// tag) as an operator reads them.
 func actionMappings() []dashboard.ValueMapping {
 	return valueMap(
-		"close", "CLOSE sent", colorCut,
-		"retry", "close RETRIED (no ack)", colorWarn,
+		"command", "sent", colorInfo,
+		"retry", "RETRIED (no ack)", colorWarn,
 		"ack", "ack from pile", colorInfo,
-		"open", "OPEN sent", colorOK,
+		"ack_failed", "pile REFUSED it", colorCut,
+		"ack_unknown", "ack for an unknown command", colorWarn,
+		"close_failed", "CLOSE FAILED (never acked)", colorCut,
+		"open_failed", "open failed (port stays closed)", colorWarn,
+		"open_canceled", "open canceled by a newer close", colorWarn,
 		"reset", "reset by operator", colorOK,
 		"reset_refused", "reset REFUSED (condition still there)", colorWarn,
-		"full", "closed: battery full", colorIdle,
+		"alert_ack", "alert acknowledged", colorInfo,
+		"latch_reassert", "CLOSE sent again (latched, pile reborn)", colorCut,
 	)
+}
+
+// commandMappings name the command an audit record is about.
+func commandMappings() []dashboard.ValueMapping {
+	return valueMap("close", "CLOSE", colorCut, "open", "OPEN", colorOK)
 }
 
 func onlineMappings() []dashboard.ValueMapping {
