@@ -1,6 +1,8 @@
 package alerting
 
 import (
+	"math"
+
 	"github.com/chargeguard/chargeguard/telemetry"
 )
 
@@ -13,15 +15,22 @@ func (e *Engine) onTelemetry(b *batch, p *pile, t *telemetry.Telemetry, dmg *tel
 	p.heardAt, p.anyTelAt, p.dead = b.now, b.now, false
 	e.resolve(b, p, 0, AlertPileOffline)
 	e.protocolRuns(b, p, dmg)
-	if dmg != nil && (dmg.NoSeq || dmg.NoTS) {
-		// It cannot be placed in the stream or on the clock: only the
-		// single-sample rules, which are harmless to repeat.
+	if dmg != nil && dmg.NoSeq {
+		// It cannot be placed in the stream: only the single-sample
+		// rules, which are harmless to repeat.
 		e.stats.Unplaced++
 		e.asideTrips(b, p, t, dmg)
 		p.recomputeDue()
 		return
 	}
-	class := p.classify(t.Seq, t.TS)
+	// A message without a usable ts is placed by its seq alone (its ts is
+	// never newer than anything) and puts the pile on receive time.
+	tsOK := dmg == nil || !dmg.NoTS
+	ts := t.TS
+	if !tsOK {
+		ts = math.MinInt64
+	}
+	class := p.classify(t.Seq, ts)
 	switch class {
 	case seqDup:
 		e.stats.Duplicates++
@@ -52,10 +61,12 @@ func (e *Engine) onTelemetry(b *batch, p *pile, t *telemetry.Telemetry, dmg *tel
 		e.resolve(b, p, 0, AlertPileStream)
 	}
 
-	tb := e.timeBase(b, p, t.TS)
+	tb := e.timeBase(b, p, t.TS, tsOK)
 	lim := p.lim
-	p.everTel, p.lastTelAt = true, b.now
-	p.sentTS, p.lastTS, p.haveSent = t.TS, tb, true
+	p.everTel, p.lastTelAt, p.lastTS = true, b.now, tb
+	if tsOK {
+		p.sentTS, p.haveSent = t.TS, true
+	}
 
 	// Pile-wide conditions first: their port-0 close covers the ports.
 	// Smoke clears with a reading taken after the last smoke report, on
@@ -135,11 +146,11 @@ func (e *Engine) protocolRuns(b *batch, p *pile, dmg *telemetry.Damage) {
 // message that breaks either, our receive time until the next birth. A
 // switch of base moves the running timers onto the new base and restarts
 // the rate-of-rise windows, whose samples from before it would mix clocks.
-func (e *Engine) timeBase(b *batch, p *pile, ts int64) int64 {
+func (e *Engine) timeBase(b *batch, p *pile, ts int64, tsOK bool) int64 {
 	recv := b.det
 	if !p.recvClock {
 		skew := ts - recv
-		if skew > p.lim.skewMS || skew < -p.lim.skewMS || (p.haveSent && ts <= p.sentTS) {
+		if !tsOK || skew > p.lim.skewMS || skew < -p.lim.skewMS || (p.haveSent && ts <= p.sentTS) {
 			p.recvClock = true
 			e.stats.ClockDistrust++
 		}
@@ -200,7 +211,10 @@ func (e *Engine) evalPort(b *batch, p *pile, s *telemetry.PortSample, t *telemet
 	lim := p.lim
 	n := s.N
 	ps := p.port(n)
-	ps.readAt = b.now
+	if !broken {
+		// A reading a reset may take as evidence; a broken one is none.
+		ps.readAt = b.now
+	}
 	charging := s.State == telemetry.StateCharging
 	if broken && s.State == "" {
 		// The state did not validate: keep the last one for the session
@@ -344,7 +358,9 @@ func (e *Engine) timers(b *batch, p *pile, n int, ps *port) {
 func (e *Engine) asideTrips(b *batch, p *pile, t *telemetry.Telemetry, dmg *telemetry.Damage) {
 	lim := p.lim
 	if t.Smoke != nil && *t.Smoke {
+		// Only a reading taken from now on clears it.
 		p.smoke = true
+		p.smokeTB = max(p.smokeTB, p.pileNow(b.now))
 		e.trip(b, p, 0, AlertSmoke, 1)
 	}
 	if v, ok := value(t.LeakMA); ok && v >= lim.LeakMA {

@@ -133,7 +133,8 @@ func (e *Engine) resetPort(b *batch, p *pile, n int, actor string) error {
 				return fmt.Errorf("%w: %s: temp_c still rising (%.1f → %.1f °C)", ErrConditionActive, name, ps.prevTemp, ps.lastTemp)
 			}
 		case AlertOvercurrent, AlertShortCircuit:
-			if ps.ocCount > 0 || (!isNaN32(ps.lastA) && float64(ps.lastA) >= lim.OvercurrentFactor*p.ratedA()) {
+			// A missing current is no evidence (contract v1.1).
+			if ps.ocCount > 0 || isNaN32(ps.lastA) || float64(ps.lastA) >= lim.OvercurrentFactor*p.ratedA() {
 				return fmt.Errorf("%w: %s: a %s is not below %g A", ErrConditionActive, name, fmtReading(ps.lastA, "A"), lim.OvercurrentFactor*p.ratedA())
 			}
 		case AlertSensorFault:
