@@ -39,7 +39,11 @@ ENV CHARGEGUARD_DATA_DIR=/data \
     CHARGEGUARD_HTTP_ADDR=0.0.0.0:9466 \
     CHARGEGUARD_MQTT_LISTEN=0.0.0.0:1883 \
     CHARGEGUARD_LOG_FORMAT=json
-# 9466: /metrics, /healthz, /readyz and the operator API.
+# 9466: /metrics, /healthz, /readyz and the operator API. It listens on
+#       every interface of the container, so the API needs tokens
+#       (api.tokens in the --config file), or an explicit
+#       CHARGEGUARD_API_ANONYMOUS_READS=true for open reads: without
+#       either chargeguard refuses to start (docs/api.md).
 # 1883: the embedded MQTT broker, used only when no --mqtt-url is given. It
 #       listens on every interface of the container; without a password
 #       file it lets anyone publish, so publish 1883 (docker run -p) only

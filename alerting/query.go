@@ -69,30 +69,135 @@ func optional(v float32) *float64 {
 }
 
 // Ports lists the ports the engine knows that match f, by site, pile and
-// port.
+// port. It renders every pile: the service's readers use the published
+// View instead, which re-renders only what changed.
 func (e *Engine) Ports(f PortFilter) []PortView {
-	var out []PortView
+	snaps := make([]*pileSnap, 0, len(e.piles))
 	for _, p := range e.piles {
 		if (f.Site != "" && p.site != f.Site) || (f.Pile != "" && p.id != f.Pile) {
 			continue
 		}
-		for n := 1; n <= p.nports(); n++ {
-			v := e.portView(p, n)
-			if f.State == "" || f.State == v.Control || f.State == string(v.Reported) {
+		snaps = append(snaps, snapPorts(p))
+	}
+	slices.SortFunc(snaps, comparePileSnaps)
+	var out []PortView
+	for _, ps := range snaps {
+		for n := 1; n <= ps.nports; n++ {
+			if v := ps.portView(n); f.match(v) {
 				out = append(out, v)
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b PortView) int {
-		return cmp.Or(strings.Compare(a.Site, b.Site), strings.Compare(a.Pile, b.Pile), cmp.Compare(a.Port, b.Port))
-	})
 	return out
 }
 
-func (e *Engine) portView(p *pile, n int) PortView {
-	v := PortView{Site: p.site, Pile: p.id, Port: n, Kind: p.kind, Control: ControlOpen, PileLatchReasons: names(p.latch)}
-	ps := p.portIf(n)
-	if ps == nil {
+func (f PortFilter) match(v PortView) bool {
+	return f.State == "" || f.State == v.Control || f.State == string(v.Reported)
+}
+
+// pileSnap is a pile's state as the published View holds it: a copy of
+// the fields a PortView is rendered from, taken on the engine's goroutine
+// (a memcpy of its ports, no per-port allocation) and rendered into
+// PortViews on the reader's goroutine. It is never modified once
+// published, so Views share the snaps of the piles that did not change.
+type pileSnap struct {
+	site, id    string
+	idx         int32 // the engine's index of the pile
+	kind        telemetry.SiteKind
+	nports      int
+	latch       alertMask
+	latchedAt   int64
+	close0      bool
+	close0Acked bool
+	pending     []pendingSnap
+	ports       []port // rise cleared: a reader must not follow the engine's pointers
+
+	// audit holds the in-memory audit of the pile's ports (0: the pile),
+	// oldest first. Slices are shared with older snaps and never written.
+	audit map[uint8][]AuditRecord
+}
+
+type pendingSnap struct {
+	port uint8
+	id   string
+}
+
+// snapPile copies p. Audit records are copied only for the ports
+// auditDirty names; the others are taken over from prev (with no prev,
+// every port's are copied).
+func (e *Engine) snapPile(p *pile, prev *pileSnap, auditDirty map[uint8]struct{}) *pileSnap {
+	s := snapPorts(p)
+	if prev != nil {
+		s.audit = prev.audit
+		if len(auditDirty) == 0 {
+			return s
+		}
+	} else {
+		auditDirty = nil
+	}
+	s.audit = e.snapAudit(p, s.audit, auditDirty)
+	return s
+}
+
+// snapPorts copies what the PortViews of p are rendered from.
+func snapPorts(p *pile) *pileSnap {
+	s := &pileSnap{
+		site: p.site, id: p.id, idx: p.idx, kind: p.kind, nports: p.nports(),
+		latch: p.latch, latchedAt: p.latchedAt, close0: p.close0, close0Acked: p.close0Acked,
+		ports: slices.Clone(p.ports),
+	}
+	for i := range s.ports {
+		s.ports[i].rise = nil
+	}
+	if len(p.pending) > 0 {
+		s.pending = make([]pendingSnap, len(p.pending))
+		for i, c := range p.pending {
+			s.pending[i] = pendingSnap{port: c.port, id: c.id}
+		}
+	}
+	return s
+}
+
+// snapAudit returns a new audit map: old's slices for the ports not in
+// dirty, fresh copies for those in it (for every port when dirty is nil).
+func (e *Engine) snapAudit(p *pile, old map[uint8][]AuditRecord, dirty map[uint8]struct{}) map[uint8][]AuditRecord {
+	out := make(map[uint8][]AuditRecord, len(old)+len(dirty))
+	for n, recs := range old {
+		out[n] = recs
+	}
+	copyPort := func(n int) {
+		if _, ok := e.audit[portKey{p.idx, uint8(n)}]; !ok {
+			delete(out, uint8(n))
+			return
+		}
+		if recs := e.Audit(p.site, p.id, n); len(recs) > 0 {
+			out[uint8(n)] = recs
+		} else {
+			delete(out, uint8(n))
+		}
+	}
+	if dirty == nil {
+		for n := 0; n <= telemetry.MaxPort; n++ {
+			copyPort(n)
+		}
+		return out
+	}
+	for n := range dirty {
+		copyPort(int(n))
+	}
+	return out
+}
+
+func comparePileSnaps(a, b *pileSnap) int {
+	return cmp.Or(strings.Compare(a.site, b.site), strings.Compare(a.id, b.id))
+}
+
+func (s *pileSnap) portView(n int) PortView {
+	v := PortView{Site: s.site, Pile: s.id, Port: n, Kind: s.kind, Control: ControlOpen, PileLatchReasons: names(s.latch)}
+	var ps *port
+	if n >= 1 && n <= len(s.ports) {
+		ps = &s.ports[n-1]
+	} else {
 		np := newPort()
 		ps = &np
 	}
@@ -100,28 +205,28 @@ func (e *Engine) portView(p *pile, n int) PortView {
 	v.LatchReasons = names(ps.latch)
 	if ps.latch != 0 {
 		v.LatchedAt = timeOf(ps.latchedAt)
-	} else if p.latch != 0 {
-		v.LatchedAt = timeOf(p.latchedAt)
+	} else if s.latch != 0 {
+		v.LatchedAt = timeOf(s.latchedAt)
 	}
 	v.TempC, v.A, v.W = optional(ps.lastTemp), optional(ps.lastA), optional(ps.lastW)
 	v.Alerts = names(ps.active)
-	for _, c := range p.pending {
+	for _, c := range s.pending {
 		if int(c.port) == n || c.port == 0 {
 			v.PendingCommand = c.id
 		}
 	}
 	switch {
-	case ps.latch != 0 || p.latch != 0:
+	case ps.latch != 0 || s.latch != 0:
 		v.Control = ControlLatched
-	case (ps.closeHeld && !ps.closeAcked) || (p.close0 && !p.close0Acked):
+	case (ps.closeHeld && !ps.closeAcked) || (s.close0 && !s.close0Acked):
 		v.Control = ControlClosing
-	case ps.closeHeld || p.close0:
+	case ps.closeHeld || s.close0:
 		v.Control = ControlClosed
 	}
 	if ps.closeHeld {
 		v.CloseReason = ps.closeReason.String()
-	} else if p.close0 {
-		v.CloseReason = firstReason(p.latch)
+	} else if s.close0 {
+		v.CloseReason = firstReason(s.latch)
 	}
 	return v
 }

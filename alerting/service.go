@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,12 @@ type Service struct {
 	chargingSaved time.Time
 
 	reconnected chan struct{} // the command session (re)connected
+
+	// view is what readers read (Ports, Alerts, Audit, View): published by
+	// the engine's goroutine once per tick when something changed, and
+	// after each operator change. pub tracks what changed since.
+	view atomic.Pointer[View]
+	pub  *publisher
 }
 
 // NewService builds the engine and restores the state kept in StatePath.
@@ -139,6 +146,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		sentAt:    map[string]time.Time{},
 		online:    map[[2]string]bool{},
 		snapshots: make(chan []byte, 1),
+		pub:       newPublisher(),
 
 		reconnected: make(chan struct{}, 1),
 	}
@@ -148,6 +156,9 @@ func NewService(o ServiceOptions) (*Service, error) {
 		}
 	}
 	s.updateGauges()
+	// The first view holds what was restored, so a reader sees the latched
+	// ports before the engine has run at all.
+	s.publishView()
 	return s, nil
 }
 
@@ -168,6 +179,7 @@ func (s *Service) restore() error {
 	if err := s.engine.Restore(st); err != nil {
 		return fmt.Errorf("alerting: restore state %s: %w", s.o.StatePath, err)
 	}
+	s.pub.all = true
 	s.log.Info().Int("latched_ports", s.engine.Counts().Latched).Int("piles", len(st.Piles)).Msg("restored safety state")
 	return nil
 }
@@ -214,23 +226,38 @@ func (s *Service) Run(ctx context.Context) error {
 			<-persisted
 			return nil
 		case m := <-s.inbox:
-			if m.Status != nil {
-				s.pileStatus(m.Topic.Site, m.Topic.Pile, m.Status.Online)
-			}
-			s.apply(s.engine.Observe(s.o.Now(), m))
+			s.handle(m)
 		case <-tick.C:
-			now := s.o.Now()
-			s.apply(s.engine.Tick(now))
-			s.snapshot()
-			if !now.Before(s.gaugesDue) {
-				s.updateGauges()
-				s.gaugesDue = now.Add(time.Second)
-			}
+			s.tick()
 		case f := <-s.calls:
 			f()
 		case <-s.reconnected:
 			s.apply(s.engine.Reconnected(s.o.Now()))
 		}
+	}
+}
+
+// handle gives one message to the engine and carries out its actions.
+func (s *Service) handle(m telemetry.Message) {
+	if m.Status != nil {
+		s.pileStatus(m.Topic.Site, m.Topic.Pile, m.Status.Online)
+	}
+	s.apply(s.engine.Observe(s.o.Now(), m))
+	s.pub.pile(m.Topic.Site, m.Topic.Pile)
+}
+
+// tick runs the time-driven rules, then hands the state to the persister
+// and publishes the readers' view if anything changed.
+func (s *Service) tick() {
+	now := s.o.Now()
+	s.apply(s.engine.Tick(now))
+	s.snapshot()
+	if s.pub.pending() {
+		s.publishView()
+	}
+	if !now.Before(s.gaugesDue) {
+		s.updateGauges()
+		s.gaugesDue = now.Add(time.Second)
 	}
 }
 
@@ -265,16 +292,27 @@ func (s *Service) apply(actions []Action) {
 	}
 	for _, a := range actions {
 		switch a := a.(type) {
+		case SendCommand:
+			s.pub.pile(a.Topic.Site, a.Topic.Pile)
 		case AlertFired:
 			s.alert(a.Alert, true)
+			s.pub.pile(a.Alert.Site, a.Alert.Pile)
+			s.pub.alertsDirty = true
 			changed = true
 		case AlertResolved:
 			s.alert(a.Alert, false)
+			s.pub.pile(a.Alert.Site, a.Alert.Pile)
+			s.pub.alertsDirty = true
 			changed = true
 		case Audit:
 			s.audit(a.Record)
+			s.pub.audit(a.Record.Site, a.Record.Pile, a.Record.Port)
+			if a.Record.Kind == AuditAlertAck {
+				s.pub.alertsDirty = true // the alert now shows who acknowledged it
+			}
 			changed = true
 		case Info:
+			s.pub.pile(a.Site, a.Pile)
 			s.log.Info().Str("kind", a.Kind).Str("site", a.Site).Str("pile", a.Pile).Int("port", a.Port).Str("detail", a.Detail).Msg("info event")
 			s.record(func(b []byte) []byte {
 				b = append(b, "audit,action="...)
@@ -570,33 +608,54 @@ func (s *Service) updateGauges() {
 	}
 }
 
-// Ports lists ports (thread-safe).
-func (s *Service) Ports(ctx context.Context, f PortFilter) (out []PortView, err error) {
-	err = s.do(ctx, func() { out = s.engine.Ports(f) })
-	return out, err
+// publishView builds the next View and swaps it in. It runs on the
+// engine's goroutine (or in NewService, before that goroutine exists).
+func (s *Service) publishView() {
+	start := time.Now()
+	v := s.pub.publish(s.engine, s.view.Load(), s.o.Now())
+	s.view.Store(v)
+	s.m.viewPublish.Observe(time.Since(start).Seconds())
+	s.m.viewPorts.Set(float64(v.NumPorts()))
 }
 
-// Alerts lists active or recent alerts (thread-safe).
-func (s *Service) Alerts(ctx context.Context, activeOnly bool) (out []AlertView, err error) {
-	err = s.do(ctx, func() { out = s.engine.Alerts(activeOnly) })
-	return out, err
+// View returns the newest published view of the engine's state. It never
+// waits for the engine: readers that want several answers from one
+// consistent picture (a console page, an SSE stream) hold on to a View.
+func (s *Service) View() *View { return s.view.Load() }
+
+// Ports lists the ports that match f, by site, pile and port, from the
+// newest published view (at most one tick old). It never waits for the
+// engine's goroutine; ctx is accepted for the interface's sake.
+func (s *Service) Ports(ctx context.Context, f PortFilter) ([]PortView, error) {
+	return s.View().Ports(PortQuery{Filter: f}).Ports, ctx.Err()
 }
 
-// Audit returns a port's recent audit records (thread-safe).
-func (s *Service) Audit(ctx context.Context, site, pile string, port int) (out []AuditRecord, err error) {
-	err = s.do(ctx, func() { out = s.engine.Audit(site, pile, port) })
-	return out, err
+// PortsPage returns one page of the ports that match q.Filter, from the
+// newest published view. It never waits for the engine's goroutine.
+func (s *Service) PortsPage(ctx context.Context, q PortQuery) (PortPage, error) {
+	if err := ctx.Err(); err != nil {
+		return PortPage{}, err
+	}
+	return s.View().Ports(q), nil
+}
+
+// Alerts lists the active alerts, and unless activeOnly the recently
+// resolved ones, newest first, from the newest published view.
+func (s *Service) Alerts(ctx context.Context, activeOnly bool) ([]AlertView, error) {
+	return s.View().Alerts(activeOnly), ctx.Err()
+}
+
+// Audit returns a port's recent audit records (port 0: the pile), oldest
+// first, from the newest published view.
+func (s *Service) Audit(ctx context.Context, site, pile string, port int) ([]AuditRecord, error) {
+	return s.View().Audit(site, pile, port), ctx.Err()
 }
 
 // Reset is an operator's reset of a latched port; the engine refuses it
 // unless the condition has cleared.
 func (s *Service) Reset(ctx context.Context, site, pile string, port int, operator string) error {
 	var rerr error
-	err := s.do(ctx, func() {
-		var actions []Action
-		actions, rerr = s.engine.Reset(s.o.Now(), site, pile, port, operator)
-		s.apply(actions)
-	})
+	err := s.do(ctx, func() { rerr = s.reset(site, pile, port, operator) })
 	if err != nil {
 		return err
 	}
@@ -606,15 +665,28 @@ func (s *Service) Reset(ctx context.Context, site, pile string, port int, operat
 // AckAlert records an operator's acknowledgement of an alert.
 func (s *Service) AckAlert(ctx context.Context, key, operator string) error {
 	var aerr error
-	err := s.do(ctx, func() {
-		var actions []Action
-		actions, aerr = s.engine.Ack(s.o.Now(), key, operator)
-		s.apply(actions)
-	})
+	err := s.do(ctx, func() { aerr = s.ackAlert(key, operator) })
 	if err != nil {
 		return err
 	}
 	return aerr
+}
+
+// reset and ackAlert run on the engine's goroutine. They publish the view
+// at once, so the operator who made the change reads its outcome in the
+// next request.
+func (s *Service) reset(site, pile string, port int, operator string) error {
+	actions, err := s.engine.Reset(s.o.Now(), site, pile, port, operator)
+	s.apply(actions)
+	s.publishView()
+	return err
+}
+
+func (s *Service) ackAlert(key, operator string) error {
+	actions, err := s.engine.Ack(s.o.Now(), key, operator)
+	s.apply(actions)
+	s.publishView()
+	return err
 }
 
 // Reload swaps the rules without forgetting state.

@@ -19,6 +19,8 @@ type serviceMetrics struct {
 	queueFull       prometheus.Counter
 	persistDuration prometheus.Histogram
 	persistFailures prometheus.Counter
+	viewPublish     prometheus.Histogram
+	viewPorts       prometheus.Gauge
 }
 
 // latencyBuckets run from 100µs to 10s: a cut is measured in milliseconds,
@@ -80,6 +82,15 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 		persistFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_alerting_persist_failures_total", Help: "Failed writes of the safety state.",
 		}),
+		viewPublish: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "chargeguard_alerting_view_publish_seconds",
+			Help: "Time the engine's goroutine spends publishing the read-only view for the API (once per tick with changes).",
+			// 10µs to about 1.6 s.
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2.5, 14),
+		}),
+		viewPorts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_alerting_view_ports", Help: "Ports in the newest published view.",
+		}),
 	}
 	for _, a := range []string{"close", "open"} {
 		m.commandsSent.WithLabelValues(a)
@@ -88,7 +99,8 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 	}
 	if r != nil {
 		r.MustRegister(m.alerts, m.firing, m.commandsSent, m.commandsAcked, m.commandsRetried, m.commandsFailed,
-			m.pending, m.latched, m.detectToCmd, m.cmdToAck, m.pilesOnline, m.pilesOffline, m.queue, m.queueFull, m.persistDuration, m.persistFailures)
+			m.pending, m.latched, m.detectToCmd, m.cmdToAck, m.pilesOnline, m.pilesOffline, m.queue, m.queueFull, m.persistDuration, m.persistFailures,
+			m.viewPublish, m.viewPorts)
 	}
 	return m
 }

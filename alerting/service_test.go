@@ -101,9 +101,11 @@ func TestServiceCutNotifyRecordPersist(t *testing.T) {
 			strings.Contains(joined, "audit,action=command,pile=p1,site=s1 port=3i")
 	}, 5*time.Second, time.Millisecond)
 
-	ports, err := s.Ports(context.Background(), PortFilter{State: ControlLatched})
-	require.NoError(t, err)
-	require.Len(t, ports, 1)
+	// Reads come from the view the engine publishes once per tick.
+	require.Eventually(t, func() bool {
+		ports, err := s.Ports(context.Background(), PortFilter{State: ControlLatched})
+		return err == nil && len(ports) == 1
+	}, 5*time.Second, time.Millisecond)
 	stop()
 
 	// A new service on the same state file still holds the latch and sends
@@ -111,14 +113,18 @@ func TestServiceCutNotifyRecordPersist(t *testing.T) {
 	k2 := &sink{}
 	s2, stop2 := runService(t, ServiceOptions{StatePath: state, Publisher: k2, Notifier: k2, Recorder: k2})
 	defer stop2()
-	ports, err = s2.Ports(context.Background(), PortFilter{State: ControlLatched})
+	ports, err := s2.Ports(context.Background(), PortFilter{State: ControlLatched})
 	require.NoError(t, err)
 	require.Len(t, ports, 1)
 	for i := range 30 {
 		s2.Observe(telemetryMsg(uint32(3+i), now.Add(time.Duration(20+i)*time.Second), 30))
 	}
-	_, err = s2.Ports(context.Background(), PortFilter{}) // a round trip: the engine has seen everything before it
-	require.NoError(t, err)
+	// Wait until the engine has seen all 30 (the view shows the last
+	// reading), then check it sent no open.
+	require.Eventually(t, func() bool {
+		ports, _ := s2.Ports(context.Background(), PortFilter{Site: "s1", Pile: "p1"})
+		return len(ports) == 3 && ports[2].TempC != nil && *ports[2].TempC == 30
+	}, 5*time.Second, time.Millisecond)
 	cmds2, _, _ := k2.snapshot()
 	for _, c := range cmds2 {
 		require.NotEqual(t, telemetry.ActionOpen, c.Action)
@@ -158,13 +164,16 @@ func TestServicePublishFailureIsRetriedNotDropped(t *testing.T) {
 		cmu.Unlock()
 		require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return attempts >= i+1 }, 5*time.Second, time.Millisecond, "round %d", i)
 	}
-	alerts, err := s.Alerts(context.Background(), true)
-	require.NoError(t, err)
-	var names []string
-	for _, a := range alerts {
-		names = append(names, a.Name.String())
-	}
-	require.Contains(t, names, "close_failed")
+	require.Eventually(t, func() bool {
+		alerts, err := s.Alerts(context.Background(), true)
+		require.NoError(t, err)
+		for _, a := range alerts {
+			if a.Name == AlertCloseFailed {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, time.Millisecond, "close_failed never showed in the view")
 }
 
 func TestPortViewReadingsPrintAsSent(t *testing.T) {

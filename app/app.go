@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 
 	"github.com/chargeguard/chargeguard/actuator"
 	"github.com/chargeguard/chargeguard/alerting"
@@ -200,27 +201,38 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.readyz)
-	// Profiles for an engineer chasing CPU or memory on a live guard; they
-	// read state, never change it.
-	a.mux.HandleFunc("/debug/pprof/", pprof.Index)
-	a.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	a.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	a.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 
 	tokens := make([]api.Token, 0, len(cfg.API.Tokens))
 	for _, t := range cfg.API.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Token: string(t.Token), Role: api.Role(t.Role)})
 	}
+	// With no token, reads are open only where the configuration chose it:
+	// a loopback listener, or api.anonymous_reads (config.Validate refuses
+	// anything else).
 	operatorAPI, err := api.New(api.Options{
-		Guard:      guard{a.guard, a},
-		Tokens:     tokens,
-		Logger:     o.Logger,
-		Registerer: reg,
+		Guard:          guard{a.guard, a},
+		Tokens:         tokens,
+		AnonymousReads: cfg.API.AnonymousReads || config.IsLoopback(cfg.HTTP.Addr),
+		Logger:         o.Logger,
+		Registerer:     reg,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.mux.Handle("/api/", operatorAPI.Handler())
+	if cfg.HTTP.Pprof {
+		// Profiles show the process' memory: behind an operator token, or
+		// with no token configured on a loopback listener only (checked by
+		// config.Validate).
+		var gate func(http.Handler) http.Handler = operatorAPI.OperatorOnly
+		if len(tokens) == 0 {
+			gate = func(h http.Handler) http.Handler { return h }
+		}
+		a.mux.Handle("/debug/pprof/", gate(http.HandlerFunc(pprof.Index)))
+		a.mux.Handle("/debug/pprof/profile", gate(http.HandlerFunc(pprof.Profile)))
+		a.mux.Handle("/debug/pprof/symbol", gate(http.HandlerFunc(pprof.Symbol)))
+		a.mux.Handle("/debug/pprof/trace", gate(http.HandlerFunc(pprof.Trace)))
+	}
 	return a, nil
 }
 
@@ -251,6 +263,17 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		status["mqtt"] = "ok"
 	}
+	// The command session is the one that cuts: without it a hazard is
+	// detected but no close can go out, so the guard is not ready.
+	switch {
+	case a.act == nil:
+		status["commands"] = "ok (publisher given by the embedding program)"
+	case a.act.Connected():
+		status["commands"] = "ok"
+	default:
+		status["commands"] = "command session to the broker is down: close commands cannot be sent"
+		code = http.StatusServiceUnavailable
+	}
 	// InfluxDB being down does not make chargeguard unready: it keeps
 	// guarding ports and spooling readings. It is reported, not failed.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -268,6 +291,40 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, status)
 }
 
+// HTTP limits. Reads answer from the engine's published view, so a slow
+// client costs only its connection; these bound how long and how many.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpReadTimeout bounds a whole request: bodies are at most 4 KiB.
+	httpReadTimeout = 30 * time.Second
+	// httpWriteTimeout bounds writing one response. It is set per request
+	// (writeDeadline), not on the server, so that a streaming handler (the
+	// console's server-sent events) can lift it with
+	// http.ResponseController.SetWriteDeadline(time.Time{}).
+	httpWriteTimeout  = time.Minute
+	httpIdleTimeout   = 2 * time.Minute
+	httpMaxHeaderSize = 64 << 10
+)
+
+func (a *App) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           writeDeadline(a.mux, httpWriteTimeout),
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderSize,
+	}
+}
+
+// writeDeadline gives every response d to be written; a handler that
+// streams extends or clears it through http.ResponseController.
+func writeDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(d))
+		h.ServeHTTP(w, r)
+	})
+}
+
 // component is one long-lived part of the process.
 type component struct {
 	name string
@@ -280,7 +337,7 @@ type component struct {
 // ingest stops taking messages before the engine, the recorder and the
 // InfluxDB writer stop, and the broker goes last.
 func (a *App) Run(ctx context.Context) error {
-	srv := &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := a.httpServer()
 	var comps []component
 	if a.broker != nil {
 		comps = append(comps, component{"broker", a.broker.Run})
@@ -303,7 +360,7 @@ func (a *App) Run(ctx context.Context) error {
 				defer c()
 				_ = srv.Shutdown(sctx)
 			}()
-			if err := srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(netutil.LimitListener(a.ln, a.cfg.HTTP.MaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

@@ -32,9 +32,9 @@ func newLivePile(t *testing.T, brokerURL, site, pile string, ack bool) *livePile
 	p := &livePile{t: t, site: site, pile: pile, ack: ack}
 	base := "chargers/" + site + "/" + pile
 	death, _ := telemetry.Encode(&telemetry.Status{Online: false})
-	opts := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("live-" + site + "-" + pile).
+	opts := paho.NewClientOptions().AddBroker(brokerURL).SetClientID("live-"+site+"-"+pile).
 		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(200 * time.Millisecond).SetMaxReconnectInterval(time.Second).
+		SetConnectRetryInterval(200*time.Millisecond).SetMaxReconnectInterval(time.Second).
 		SetWill(base+"/status", string(death), 1, true).
 		SetOnConnectHandler(func(cl paho.Client) {
 			cl.Subscribe(base+"/cmd", 1, p.onCommand)

@@ -48,10 +48,16 @@ type Alerting struct {
 	RunbookURL string `yaml:"runbook_url"`
 }
 
-// API holds the operator API's tokens. With none, reads are open and every
-// change is refused.
+// API holds the operator API's tokens. With tokens, every request needs
+// one (viewer reads, operator also changes). With none, every change is
+// refused, and reads are open only on a loopback http.addr or when
+// AnonymousReads says so explicitly.
 type API struct {
 	Tokens []APIToken `yaml:"tokens"`
+	// AnonymousReads opens reads (ports, alerts, audit) to anyone who can
+	// reach http.addr when no token is configured. Off, a non-loopback
+	// http.addr without tokens stops the start.
+	AnonymousReads bool `yaml:"anonymous_reads"`
 }
 
 // APIToken is one bearer token: viewer reads, operator also resets ports
@@ -127,6 +133,24 @@ type Log struct {
 // HTTP is the address of /metrics, /healthz, /readyz and the API.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// Pprof serves /debug/pprof/ (off by default): behind an operator
+	// token when api.tokens are configured, else only on a loopback addr.
+	Pprof bool `yaml:"pprof"`
+	// MaxConns caps the open HTTP connections; default 256.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// IsLoopback reports whether a host:port listens on loopback only.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Secret is a string that never prints itself.
@@ -164,7 +188,7 @@ func Default() Config {
 		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192},
 		Log:     Log{Level: "info", Format: "auto"},
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: "127.0.0.1:9466"},
+		HTTP:    HTTP{Addr: "127.0.0.1:9466", MaxConns: 256},
 		Alerting: Alerting{
 			Rules:          alerting.DefaultRules(),
 			ResendInterval: time.Minute,
@@ -314,6 +338,22 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		bad("http.addr", "want host:port: %v", err)
+	}
+	if c.HTTP.MaxConns < 8 {
+		bad("http.max_conns", "must be at least 8 (probes, Prometheus and operators share them)")
+	}
+	operator := false
+	for _, t := range c.API.Tokens {
+		operator = operator || t.Role == "operator"
+	}
+	switch {
+	case len(c.API.Tokens) > 0 && c.API.AnonymousReads:
+		bad("api.anonymous_reads", "must be false when api.tokens are configured: every request then needs a token (give readers a viewer token)")
+	case len(c.API.Tokens) == 0 && !c.API.AnonymousReads && !IsLoopback(c.HTTP.Addr):
+		bad("api.tokens", "http.addr %s is reachable from other hosts and no token is configured: add api.tokens (a viewer token for readers), or set api.anonymous_reads: true to open reads to anyone who can reach it", c.HTTP.Addr)
+	}
+	if c.HTTP.Pprof && !operator && !IsLoopback(c.HTTP.Addr) {
+		bad("http.pprof", "needs an operator token in api.tokens, or a loopback http.addr: profiles show the process' memory")
 	}
 	if err := c.Alerting.Rules.Validate(); err != nil {
 		errs = append(errs, &FieldError{Field: "alerting.rules", Err: err})

@@ -135,3 +135,47 @@ func TestTokenFile(t *testing.T) {
 	require.ErrorContains(t, err, "not both")
 	require.NotContains(t, err.Error(), "abcdefghijklmnopq")
 }
+
+// TestAPIExposure: an API reachable from other hosts is an explicit
+// choice (tokens, or anonymous reads said out loud), and profiles are
+// never open beyond loopback.
+func TestAPIExposure(t *testing.T) {
+	op := []APIToken{{Name: "ops", Token: "0123456789abcdef0", Role: "operator"}}
+	viewer := []APIToken{{Name: "board", Token: "0123456789abcdef1", Role: "viewer"}}
+	for _, tc := range []struct {
+		name   string
+		edit   func(c *Config)
+		field  string // "" : valid
+		detail string
+	}{
+		{"loopback without tokens", func(c *Config) {}, "", ""},
+		{"localhost without tokens", func(c *Config) { c.HTTP.Addr = "localhost:9466" }, "", ""},
+		{"ipv6 loopback", func(c *Config) { c.HTTP.Addr = "[::1]:9466" }, "", ""},
+		{"any address without tokens", func(c *Config) { c.HTTP.Addr = "0.0.0.0:9466" }, "api.tokens", "anonymous_reads"},
+		{"empty host without tokens", func(c *Config) { c.HTTP.Addr = ":9466" }, "api.tokens", "reachable from other hosts"},
+		{"any address, anonymous reads chosen", func(c *Config) { c.HTTP.Addr = "0.0.0.0:9466"; c.API.AnonymousReads = true }, "", ""},
+		{"any address with a viewer token", func(c *Config) { c.HTTP.Addr = "0.0.0.0:9466"; c.API.Tokens = viewer }, "", ""},
+		{"anonymous reads beside tokens", func(c *Config) { c.API.Tokens = viewer; c.API.AnonymousReads = true }, "api.anonymous_reads", "must be false"},
+		{"pprof on loopback", func(c *Config) { c.HTTP.Pprof = true }, "", ""},
+		{"pprof open to the network", func(c *Config) {
+			c.HTTP.Addr, c.API.AnonymousReads, c.HTTP.Pprof = "0.0.0.0:9466", true, true
+		}, "http.pprof", "operator"},
+		{"pprof with only a viewer", func(c *Config) { c.HTTP.Addr, c.API.Tokens, c.HTTP.Pprof = "0.0.0.0:9466", viewer, true }, "http.pprof", "operator"},
+		{"pprof behind an operator", func(c *Config) { c.HTTP.Addr, c.API.Tokens, c.HTTP.Pprof = "0.0.0.0:9466", op, true }, "", ""},
+		{"too few connections", func(c *Config) { c.HTTP.MaxConns = 2 }, "http.max_conns", "at least 8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			var fe *FieldError
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, tc.field, fe.Field)
+			require.ErrorContains(t, err, tc.detail)
+		})
+	}
+}

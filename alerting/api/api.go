@@ -35,8 +35,9 @@ import (
 // alert key (alertname/site/pile/port, as alerting.Alert.Key), and operator
 // is the Name of an authenticated operator's token.
 type Guard interface {
-	// Ports lists the ports that match f.
-	Ports(ctx context.Context, f alerting.PortFilter) ([]alerting.PortView, error)
+	// PortsPage returns a page of the ports that match q.Filter, in the
+	// order site, pile, port, after q.After, at most q.Limit of them.
+	PortsPage(ctx context.Context, q alerting.PortQuery) (alerting.PortPage, error)
 	// Alerts lists the active alerts, and unless activeOnly the recently
 	// resolved ones too.
 	Alerts(ctx context.Context, activeOnly bool) ([]alerting.AlertView, error)
@@ -58,9 +59,14 @@ type Guard interface {
 // Options configure the API. Only Guard is required.
 type Options struct {
 	Guard Guard
-	// Tokens are the API credentials. With none, the API is read-only and
-	// open to anyone who can reach it (a demo): every change is refused.
+	// Tokens are the API credentials. With tokens, every request needs
+	// one. With none, every change is refused, and reads are refused too
+	// unless AnonymousReads is set.
 	Tokens []Token
+	// AnonymousReads, with no Tokens, opens reads to anyone who can reach
+	// the API. The app sets it for a loopback listener or when
+	// api.anonymous_reads says so; it is ignored when Tokens are set.
+	AnonymousReads bool
 
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
@@ -81,6 +87,7 @@ type API struct {
 	timeout  time.Duration
 	mux      *http.ServeMux
 	operator bool // at least one token has the operator role
+	anonRead bool
 }
 
 // New checks the options and builds the API. A configuration error names
@@ -110,13 +117,14 @@ func New(o Options) (*API, error) {
 		return nil, err
 	}
 	a := &API{
-		guard:   o.Guard,
-		creds:   creds,
-		log:     o.Logger.With().Str("component", "api").Logger(),
-		m:       m,
-		maxBody: o.MaxBodyBytes,
-		timeout: o.Timeout,
-		mux:     http.NewServeMux(),
+		guard:    o.Guard,
+		creds:    creds,
+		log:      o.Logger.With().Str("component", "api").Logger(),
+		m:        m,
+		maxBody:  o.MaxBodyBytes,
+		timeout:  o.Timeout,
+		mux:      http.NewServeMux(),
+		anonRead: o.AnonymousReads && len(creds) == 0,
 	}
 	for _, c := range creds {
 		a.operator = a.operator || c.role == RoleOperator
@@ -130,8 +138,10 @@ func New(o Options) (*API, error) {
 	a.route("POST /api/v1/ports/{site}/{pile}/{port}/reset", routeReset, a.reset)
 	a.route("GET /api/v1/ports/{site}/{pile}/{port}/audit", routeAudit, a.audit)
 	a.route("POST /api/v1/reload", routeReload, a.reload)
-	if len(creds) == 0 {
+	if len(creds) == 0 && a.anonRead {
 		a.log.Warn().Msg("no API token configured: the operator API is read-only and open to anyone who can reach it")
+	} else if len(creds) == 0 {
+		a.log.Warn().Msg("no API token configured and anonymous reads are off: the operator API refuses every request")
 	} else if !a.operator {
 		a.log.Warn().Msg("no API token has the operator role: no one can reset a port or acknowledge an alert")
 	}
@@ -269,12 +279,19 @@ var portFilterStates = []string{
 	string(telemetry.StateIdle), string(telemetry.StateCharging), string(telemetry.StateFault),
 }
 
+// Page sizes of GET /api/v1/ports: a page of 5,000 ports is about 2 MB
+// of JSON.
+const (
+	DefaultPageLimit = 500
+	MaxPageLimit     = 5000
+)
+
 func (a *API) ports(w http.ResponseWriter, r *http.Request) {
 	if _, e := a.authorize(r, false); e != nil {
 		writeError(w, e)
 		return
 	}
-	q, e := query(r, "site", "pile", "state")
+	q, e := query(r, "site", "pile", "state", "limit", "after")
 	if e != nil {
 		writeError(w, e)
 		return
@@ -292,20 +309,43 @@ func (a *API) ports(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_state", "state must be one of %s", strings.Join(portFilterStates, ", ")))
 		return
 	}
-	var ports []alerting.PortView
+	pq := alerting.PortQuery{Filter: f, Limit: DefaultPageLimit}
+	if s, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxPageLimit || strconv.Itoa(n) != s {
+			writeError(w, badRequest("bad_limit", "limit must be a number from 1 to %d", MaxPageLimit))
+			return
+		}
+		pq.Limit = n
+	}
+	if s, ok := q["after"]; ok {
+		k, ok := alerting.ParsePortKey(s)
+		if !ok {
+			writeError(w, badRequest("bad_cursor", "after must be site/pile/port, as in the next field of the previous page"))
+			return
+		}
+		pq.After = k
+	}
+	var page alerting.PortPage
 	if err := a.callGuard(r, func(ctx context.Context) (err error) {
-		ports, err = a.guard.Ports(ctx, f)
+		page, err = a.guard.PortsPage(ctx, pq)
 		return err
 	}); err != nil {
 		a.guardFailed(w, r, "ports", err)
 		return
 	}
-	if ports == nil {
-		ports = []alerting.PortView{}
+	if page.Ports == nil {
+		page.Ports = []alerting.PortView{}
+	}
+	next := ""
+	if !page.Next.IsZero() {
+		next = page.Next.String()
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Ports []alerting.PortView `json:"ports"`
-	}{ports})
+		Next  string              `json:"next,omitempty"`
+		AsOf  time.Time           `json:"as_of,omitzero"`
+	}{page.Ports, next, page.AsOf})
 }
 
 // alertJSON is an alert with the key that acknowledges it.

@@ -147,6 +147,10 @@ func validTokenChars(s string) bool {
 // bad_authorization, unknown_token).
 func (a *API) authenticate(r *http.Request) (principal, *apiError) {
 	if len(a.creds) == 0 {
+		if !a.anonRead {
+			return principal{}, errUnauthorized("no_tokens_configured",
+				"no API token is configured and anonymous reads are off: configure api.tokens, or api.anonymous_reads: true")
+		}
 		return principal{role: RoleViewer}, nil
 	}
 	h := r.Header.Values("Authorization")
@@ -175,6 +179,28 @@ func (a *API) authenticate(r *http.Request) (principal, *apiError) {
 		return principal{}, errUnauthorized("unknown_token", "the bearer token is not one of the configured API tokens")
 	}
 	return a.creds[found].principal, nil
+}
+
+// OperatorOnly wraps h (a debugging endpoint such as /debug/pprof/) so
+// that only a caller with an operator token reaches it. With no token
+// configured it refuses everyone: the app then serves such endpoints only
+// on a loopback listener, without this wrapper.
+func (a *API) OperatorOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, e := a.authenticate(r)
+		if e == nil && len(a.creds) == 0 {
+			e = &apiError{status: http.StatusForbidden, Error: "forbidden", Reason: "no_operator_tokens",
+				Detail: "no API token is configured: configure an operator token in api.tokens"}
+		}
+		if e == nil {
+			e = a.mayChange(p)
+		}
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // mayChange refuses a change to anyone but an operator.

@@ -61,10 +61,25 @@ func (g *engineGuard) lastCommand() telemetry.Command {
 	return g.commands[len(g.commands)-1]
 }
 
-func (g *engineGuard) Ports(_ context.Context, f alerting.PortFilter) ([]alerting.PortView, error) {
+func (g *engineGuard) PortsPage(_ context.Context, q alerting.PortQuery) (alerting.PortPage, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.e.Ports(f), nil
+	// The engine's own list, paged here; the Service pages its published
+	// view instead (TestPagesOverService).
+	var page alerting.PortPage
+	for _, p := range g.e.Ports(q.Filter) {
+		k := alerting.PortKey{Site: p.Site, Pile: p.Pile, Port: p.Port}
+		if !q.After.IsZero() && (k.Site < q.After.Site || (k.Site == q.After.Site && (k.Pile < q.After.Pile || (k.Pile == q.After.Pile && k.Port <= q.After.Port)))) {
+			continue
+		}
+		if q.Limit > 0 && len(page.Ports) == q.Limit {
+			last := page.Ports[len(page.Ports)-1]
+			page.Next = alerting.PortKey{Site: last.Site, Pile: last.Pile, Port: last.Port}
+			break
+		}
+		page.Ports = append(page.Ports, p)
+	}
+	return page, nil
 }
 
 func (g *engineGuard) Alerts(_ context.Context, activeOnly bool) ([]alerting.AlertView, error) {

@@ -47,13 +47,15 @@ type call struct {
 
 // fakeGuard records its calls and answers with canned data, or err.
 type fakeGuard struct {
-	mu     sync.Mutex
-	calls  []call
-	err    error
-	block  bool // wait for the context to end, then return its error
-	ports  []alerting.PortView
-	alerts []alerting.AlertView
-	audit  []alerting.AuditRecord
+	mu      sync.Mutex
+	calls   []call
+	err     error
+	block   bool // wait for the context to end, then return its error
+	ports   []alerting.PortView
+	next    alerting.PortKey     // the Next of every page
+	queries []alerting.PortQuery // every PortsPage query, in order
+	alerts  []alerting.AlertView
+	audit   []alerting.AuditRecord
 }
 
 func (g *fakeGuard) record(ctx context.Context, c call) error {
@@ -74,11 +76,14 @@ func (g *fakeGuard) Calls() []call {
 	return append([]call(nil), g.calls...)
 }
 
-func (g *fakeGuard) Ports(ctx context.Context, f alerting.PortFilter) ([]alerting.PortView, error) {
-	if err := g.record(ctx, call{Method: "Ports", Filter: f}); err != nil {
-		return nil, err
+func (g *fakeGuard) PortsPage(ctx context.Context, q alerting.PortQuery) (alerting.PortPage, error) {
+	g.mu.Lock()
+	g.queries = append(g.queries, q)
+	g.mu.Unlock()
+	if err := g.record(ctx, call{Method: "Ports", Filter: q.Filter}); err != nil {
+		return alerting.PortPage{}, err
 	}
-	return g.ports, nil
+	return alerting.PortPage{Ports: g.ports, Next: g.next}, nil
 }
 
 func (g *fakeGuard) Alerts(ctx context.Context, activeOnly bool) ([]alerting.AlertView, error) {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -54,6 +55,11 @@ func settings() []setting {
 		{"influx-bucket", "InfluxDB bucket (1.8: database/retention-policy)", str(func(c *config.Config) *string { return &c.Influx.Bucket })},
 		{"data-dir", "directory of the spool and the safety state", str(func(c *config.Config) *string { return &c.DataDir })},
 		{"http-addr", "address of /metrics, /healthz, /readyz and the API", str(func(c *config.Config) *string { return &c.HTTP.Addr })},
+		{"api-anonymous-reads", "true opens API reads to anyone who can reach http-addr when no token is configured", func(c *config.Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.API.AnonymousReads = b
+			return err
+		}},
 		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.Log.Level })},
 		{"log-format", "auto (pretty on a terminal), json or console", str(func(c *config.Config) *string { return &c.Log.Format })},
 	}

@@ -340,6 +340,8 @@ func TestComposeChargeguardConfig(t *testing.T) {
 	cfg, err := config.Load(filepath.Join(root, "deploy/compose/chargeguard.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, cfg.Validate())
+	cfg.HTTP.Addr = "0.0.0.0:9466" // as the stack runs it (CHARGEGUARD_HTTP_ADDR)
+	require.NoError(t, cfg.Validate())
 	assert.Equal(t, []string{"http://alertmanager:9093"}, cfg.Alerting.Alertmanagers)
 
 	known := chargeguardEnv(t, root)

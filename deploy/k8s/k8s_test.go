@@ -92,11 +92,12 @@ func find(objs []object, kind, name string) (object, bool) {
 }
 
 var apiVersions = map[string]string{
-	"Namespace":   "v1",
-	"ConfigMap":   "v1",
-	"Secret":      "v1",
-	"Service":     "v1",
-	"StatefulSet": "apps/v1",
+	"Namespace":     "v1",
+	"ConfigMap":     "v1",
+	"Secret":        "v1",
+	"Service":       "v1",
+	"StatefulSet":   "apps/v1",
+	"NetworkPolicy": "networking.k8s.io/v1",
 }
 
 func TestManifestsDecode(t *testing.T) {
@@ -113,7 +114,7 @@ func TestManifestsDecode(t *testing.T) {
 		}
 	}
 	slices.Sort(kinds)
-	assert.Equal(t, []string{"ConfigMap", "Namespace", "Secret", "Service", "StatefulSet"}, kinds)
+	assert.Equal(t, []string{"ConfigMap", "Namespace", "NetworkPolicy", "Secret", "Secret", "Service", "StatefulSet"}, kinds)
 
 	// kubectl apply -k applies exactly these files.
 	require.NotNil(t, kust, "kustomization.yaml")
@@ -252,12 +253,80 @@ func TestConfigMapIsAValidConfig(t *testing.T) {
 	cfg.HTTP.Addr = env["CHARGEGUARD_HTTP_ADDR"]
 	cfg.Influx.Token = config.Secret(env["CHARGEGUARD_INFLUX_TOKEN"])
 	cfg.MQTT.Password = config.Secret(env["CHARGEGUARD_MQTT_PASSWORD"])
+	// Read every token_file as chargeguard would, from the Secret the pod
+	// mounts at that path: a token file that no mounted Secret provides
+	// would stop the start.
+	require.NotEmpty(t, cfg.API.Tokens, "the API needs tokens: the pod listens beyond loopback")
+	secretMounts := map[string]string{} // mount path -> Secret name
+	volumes := map[string]string{}
+	for _, v := range list(get(ss.raw, "spec", "template", "spec", "volumes")) {
+		volumes[str(get(v, "name"))] = str(get(v, "secret", "secretName"))
+	}
+	for _, m := range list(get(c, "volumeMounts")) {
+		if name := volumes[str(get(m, "name"))]; name != "" {
+			secretMounts[str(get(m, "mountPath"))] = name
+		}
+	}
+	for i, tok := range cfg.API.Tokens {
+		require.NotEmpty(t, tok.TokenFile, "api.tokens[%d]: a token_file, not a token in the ConfigMap", i)
+		dir, key := filepath.Split(tok.TokenFile)
+		secretName, ok := secretMounts[strings.TrimSuffix(dir, "/")]
+		require.True(t, ok, "api.tokens[%d].token_file %s is under no mounted Secret", i, tok.TokenFile)
+		sec, ok := find(objs, "Secret", secretName)
+		require.True(t, ok, "Secret %s", secretName)
+		value := str(get(sec.raw, "stringData", key))
+		require.NotEmpty(t, value, "Secret %s has no key %s", secretName, key)
+		cfg.API.Tokens[i].Token, cfg.API.Tokens[i].TokenFile = config.Secret(value), ""
+	}
 	require.NoError(t, cfg.Validate())
+	assert.False(t, cfg.API.AnonymousReads, "reads need a token")
+	assert.False(t, cfg.HTTP.Pprof, "profiles are off unless needed")
 
 	assert.Equal(t, "/data", cfg.DataDir)
 	assert.NotEmpty(t, cfg.MQTT.URL, "an external broker, not the embedded one")
 	assert.NotEmpty(t, cfg.Alerting.Alertmanagers)
 	assert.Equal(t, "0.0.0.0:9466", cfg.HTTP.Addr, "reachable by the probes and Prometheus")
+}
+
+// TestNetworkPolicy: the HTTP port of chargeguard's pod admits only the
+// peers named (Prometheus, the ingress controller, the console), never
+// "everyone", and chargeguard's own egress is not restricted (a policy
+// mistake must never stop a close command).
+func TestNetworkPolicy(t *testing.T) {
+	objs, _ := load(t)
+	np, ok := find(objs, "NetworkPolicy", "chargeguard-http")
+	require.True(t, ok)
+	ss, _ := find(objs, "StatefulSet", "chargeguard")
+	podLabels := get(ss.raw, "spec", "template", "metadata", "labels").(map[string]any)
+	sel := get(np.raw, "spec", "podSelector", "matchLabels").(map[string]any)
+	require.NotEmpty(t, sel)
+	for k, v := range sel {
+		assert.Equal(t, v, podLabels[k], "podSelector %s selects chargeguard's pod", k)
+	}
+	var types []string
+	for _, pt := range list(get(np.raw, "spec", "policyTypes")) {
+		types = append(types, str(pt))
+	}
+	assert.Equal(t, []string{"Ingress"}, types, "ingress only: egress carries the close commands")
+
+	rules := list(get(np.raw, "spec", "ingress"))
+	require.NotEmpty(t, rules)
+	var peers []string
+	for i, r := range rules {
+		from := list(get(r, "from"))
+		require.NotEmpty(t, from, "ingress[%d] has no from: it would admit everyone", i)
+		for j, f := range from {
+			require.True(t, get(f, "podSelector", "matchLabels") != nil || get(f, "namespaceSelector", "matchLabels") != nil,
+				"ingress[%d].from[%d] selects by labels", i, j)
+			assert.Nil(t, get(f, "ipBlock"), "ingress[%d].from[%d]: no address ranges", i, j)
+			peers = append(peers, str(get(f, "podSelector", "matchLabels", "app.kubernetes.io/name")))
+		}
+		ports := list(get(r, "ports"))
+		require.Len(t, ports, 1, "ingress[%d] opens the HTTP port only", i)
+		assert.Equal(t, "http", get(ports[0], "port"))
+		assert.Equal(t, "TCP", get(ports[0], "protocol"))
+	}
+	assert.ElementsMatch(t, []string{"prometheus", "ingress-nginx", "chargeguard-console"}, peers)
 }
 
 // chargeguardEnv lists the CHARGEGUARD_* variables chargeguard reads, from
