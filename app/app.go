@@ -84,7 +84,13 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 
 	brokerURL := cfg.MQTT.URL
 	if brokerURL == "" {
-		bo := broker.Options{Addr: cfg.MQTT.Listen, Logger: o.Logger, Registerer: reg}
+		bo := broker.Options{
+			Addr:            cfg.MQTT.Listen,
+			AllowAnonymous:  cfg.MQTT.AllowAnonymous,
+			MaxPreAuthConns: cfg.MQTT.MaxPreAuthConnections,
+			Logger:          o.Logger,
+			Registerer:      reg,
+		}
 		if cfg.MQTT.PasswordFile != "" {
 			bo.Auth = auth.Options{
 				PasswordFile: cfg.MQTT.PasswordFile,
