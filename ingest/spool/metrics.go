@@ -16,6 +16,10 @@ type metrics struct {
 	full     prometheus.Counter
 	corrupt  prometheus.Counter
 	fsyncDur prometheus.Histogram
+
+	quarantined prometheus.Gauge
+	recovered   prometheus.Counter
+	lostBytes   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -49,6 +53,18 @@ func newMetrics() *metrics {
 			Help:    "Duration of the fsync of one group commit (and of the directory when a segment file was created).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15),
 		}),
+		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_spool_quarantined_segments",
+			Help: "Corrupt spool segments kept in the spool's quarantine directory; stays until an operator removes them.",
+		}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_spool_recovered_records_total",
+			Help: "Records found valid after a corrupt region of a segment and appended to the spool again.",
+		}),
+		lostBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_spool_corrupt_bytes_total",
+			Help: "Bytes of spool segments found corrupt at open (their records are lost unless already in InfluxDB).",
+		}),
 	}
 	return m
 }
@@ -59,7 +75,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.records, m.bytes, m.quota, m.appends, m.full, m.corrupt, m.fsyncDur} {
+	for _, c := range []prometheus.Collector{m.records, m.bytes, m.quota, m.appends, m.full, m.corrupt, m.fsyncDur, m.quarantined, m.recovered, m.lostBytes} {
 		errs = append(errs, reg.Register(c))
 	}
 	return errors.Join(errs...)
