@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/spool"
 )
 
@@ -16,13 +17,13 @@ import (
 // failing and the queue has filled behind it) a point is dropped and
 // counted; the engine's log line for it remains.
 type recorder struct {
-	sp      *spool.Spool
+	sp      ingest.Spool
 	ch      chan []byte
 	log     zerolog.Logger
 	dropped prometheus.Counter
 }
 
-func newRecorder(sp *spool.Spool, log zerolog.Logger, reg prometheus.Registerer) *recorder {
+func newRecorder(sp ingest.Spool, log zerolog.Logger, reg prometheus.Registerer) *recorder {
 	r := &recorder{
 		sp:  sp,
 		ch:  make(chan []byte, 16384),

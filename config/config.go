@@ -106,6 +106,10 @@ type Influx struct {
 	BatchRecords int           `yaml:"batch_records"`
 	BatchBytes   int           `yaml:"batch_bytes"`
 	Timeout      time.Duration `yaml:"timeout"`
+	// DeadLetterMaxBytes bounds data_dir/deadletter.lp, where points that
+	// InfluxDB refuses for good are kept; past it they are counted, not
+	// kept (the file shares the disk with the spool and the safety state).
+	DeadLetterMaxBytes int64 `yaml:"dead_letter_max_bytes"`
 }
 
 // Spool bounds the write-ahead log between MQTT and InfluxDB.
@@ -170,6 +174,9 @@ func Default() Config {
 			BatchRecords: 5000,
 			BatchBytes:   4 << 20,
 			Timeout:      10 * time.Second,
+			// 64 MiB: a day of a few refused points a second, 1/16 of the
+			// default spool quota.
+			DeadLetterMaxBytes: 64 << 20,
 		},
 		Spool:   Spool{MaxBytes: 1 << 30},
 		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192},
@@ -303,6 +310,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.Timeout < 100*time.Millisecond {
 		bad("influx.timeout", "must be at least 100ms")
+	}
+	if c.Influx.DeadLetterMaxBytes < 64<<10 {
+		bad("influx.dead_letter_max_bytes", "must be at least 64 KiB")
 	}
 	if c.Spool.MaxBytes < 1<<20 {
 		bad("spool.max_bytes", "must be at least 1 MiB")

@@ -70,6 +70,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"influx.batch_records", func(c *Config) { c.Influx.BatchRecords = 0 }},
 		{"influx.batch_bytes", func(c *Config) { c.Influx.BatchBytes = 10 }},
 		{"influx.timeout", func(c *Config) { c.Influx.Timeout = time.Millisecond }},
+		{"influx.dead_letter_max_bytes", func(c *Config) { c.Influx.DeadLetterMaxBytes = 100 }},
 		{"spool.max_bytes", func(c *Config) { c.Spool.MaxBytes = 1 }},
 		{"ingest.workers", func(c *Config) { c.Ingest.Workers = 0 }},
 		{"ingest.max_clock_skew", func(c *Config) { c.Ingest.MaxClockSkew = 0 }},
