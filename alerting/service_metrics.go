@@ -19,6 +19,8 @@ type serviceMetrics struct {
 	queueFull       prometheus.Counter
 	persistDuration prometheus.Histogram
 	persistFailures prometheus.Counter
+	persistOK       prometheus.Gauge
+	persistFailed   prometheus.Gauge
 }
 
 // latencyBuckets run from 100µs to 10s: a cut is measured in milliseconds,
@@ -80,6 +82,12 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 		persistFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_alerting_persist_failures_total", Help: "Failed writes of the safety state.",
 		}),
+		persistOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_alerting_persist_last_success_timestamp_seconds", Help: "When the safety state was last written to disk (Unix time; 0: not since start).",
+		}),
+		persistFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_alerting_persist_last_failure_timestamp_seconds", Help: "When a write of the safety state last failed (Unix time; 0: not since start).",
+		}),
 	}
 	for _, a := range []string{"close", "open"} {
 		m.commandsSent.WithLabelValues(a)
@@ -88,7 +96,7 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 	}
 	if r != nil {
 		r.MustRegister(m.alerts, m.firing, m.commandsSent, m.commandsAcked, m.commandsRetried, m.commandsFailed,
-			m.pending, m.latched, m.detectToCmd, m.cmdToAck, m.pilesOnline, m.pilesOffline, m.queue, m.queueFull, m.persistDuration, m.persistFailures)
+			m.pending, m.latched, m.detectToCmd, m.cmdToAck, m.pilesOnline, m.pilesOffline, m.queue, m.queueFull, m.persistDuration, m.persistFailures, m.persistOK, m.persistFailed)
 	}
 	return m
 }
