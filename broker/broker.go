@@ -25,7 +25,12 @@ const (
 	DefaultMaxPacketBytes  = 256 << 10
 	DefaultMaxConnectBytes = 16 << 10
 	DefaultConnectTimeout  = 10 * time.Second
-	DefaultMaxPreAuthConns = 256
+	// DefaultMaxPreAuthConns is per pool (loopback, other). mochi gives
+	// every connection, before login, an outbound queue of MaxWritesPending
+	// pointers (512 KiB at the default 1<<16) and a read buffer: 64 pending
+	// logins cost at most about 33 MiB per pool. A fleet reconnecting at
+	// once is refused in part and retries within seconds.
+	DefaultMaxPreAuthConns = 64
 )
 
 // Options configures the embedded broker. The zero value listens on

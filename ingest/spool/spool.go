@@ -262,7 +262,8 @@ func (s *Spool) setGauges() {
 // Append durably appends recs as one group commit: every record is written,
 // then one fsync, and only then does Append return nil; after that the
 // records may be acked. If they would take the unwritten bytes past the quota,
-// Append writes nothing and returns an error wrapping ErrFull. recs are
+// Append writes nothing and returns an error wrapping ErrFull, unless the
+// spool holds no unwritten record (then any batch fits). recs are
 // copied: the caller keeps its slices and may reuse them at once.
 func (s *Spool) Append(recs [][]byte) error {
 	if len(recs) == 0 {
@@ -286,7 +287,11 @@ func (s *Spool) Append(recs [][]byte) error {
 		s.mu.Unlock()
 		return err
 	}
-	if s.bytes+n > s.opts.MaxBytes {
+	// An empty spool takes any batch: one larger than the whole quota
+	// would otherwise be refused forever, and the caller, which retries the
+	// same batch, would never ack again. The quota is exceeded by at most
+	// one batch.
+	if s.bytes > 0 && s.bytes+n > s.opts.MaxBytes {
 		used := s.bytes
 		s.mu.Unlock()
 		s.m.full.Add(float64(len(recs)))

@@ -564,3 +564,19 @@ func TestConcurrentAppendAndDrain(t *testing.T) {
 	n, b := s.Depth()
 	require.Equal(t, [2]int64{0, 0}, [2]int64{n, b})
 }
+
+// A batch larger than the whole quota used to be refused forever, so
+// ingest, which retries the same batch, never acked again even once
+// InfluxDB had drained the spool. An empty spool takes any batch.
+func TestBatchOverQuotaFitsAnEmptySpool(t *testing.T) {
+	s := openT(t, Options{Dir: t.TempDir(), MaxBytes: recBytes(0, 5, 1000)})
+	defer s.Close()
+	var big [][]byte
+	for i := range 8 {
+		big = append(big, mkRec(i, 1000))
+	}
+	require.NoError(t, s.Append(big), "an empty spool takes a batch over the quota")
+	require.ErrorIs(t, s.Append(big), ErrFull, "a spool holding unwritten records refuses it")
+	require.NoError(t, s.Trim(9))
+	require.NoError(t, s.Append(big), "once drained, the batch fits again")
+}
