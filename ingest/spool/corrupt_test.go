@@ -213,6 +213,12 @@ func TestRandomDamageNeverLosesUntouchedRecords(t *testing.T) {
 		require.NoError(t, err, "seed %d", seed)
 		_, recs := available(t, s, s.FirstIndex())
 		got := seqs(t, recs)
+		var total int64
+		for _, r := range recs {
+			total += int64(len(r))
+		}
+		_, depth := s.Depth()
+		require.Equal(t, total, depth, "seed %d: the quota counts exactly the records there are", seed)
 		require.NoError(t, s.Close())
 		for i := range n {
 			if !touched[i] {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -98,6 +99,46 @@ type scrubResult struct {
 	lostBytes   int64    // bytes in damaged regions
 	recovered   [][]byte // valid records found after a damaged region, to append again
 	reports     []string
+	// segments are the record sizes of every live segment as tidwall/wal
+	// will number them, so that Open need not read every record again.
+	segments []segmentSizes
+}
+
+type segmentSizes struct {
+	index uint64   // first index of the segment
+	sizes []uint32 // record size of each entry (0 for a tombstone)
+}
+
+// sizeOf returns the size of record i, if scrub saw it.
+func (r *scrubResult) sizeOf(i uint64) (uint32, bool) {
+	j, _ := slices.BinarySearchFunc(r.segments, i, func(s segmentSizes, i uint64) int {
+		switch {
+		case s.index > i:
+			return 1
+		case s.index+uint64(len(s.sizes)) <= i:
+			return -1
+		}
+		return 0
+	})
+	if j == len(r.segments) || r.segments[j].index > i || i-r.segments[j].index >= uint64(len(r.segments[j].sizes)) {
+		return 0, false
+	}
+	return r.segments[j].sizes[i-r.segments[j].index], true
+}
+
+// recordSizes returns the record size of each entry of data; data holds
+// valid entries only.
+func recordSizes(data []byte) []uint32 {
+	var out []uint32
+	for pos := 0; pos < len(data); {
+		size, n := binary.Uvarint(data[pos:])
+		if n <= 0 || uint64(len(data)-pos-n) < size {
+			break
+		}
+		out = append(out, uint32(max(int(size)-frameLen, 0)))
+		pos += n + int(size)
+	}
+	return out
 }
 
 // scrub checks every segment before tidwall/wal opens the log, since
@@ -131,6 +172,7 @@ func scrub(dir, walDir string, writtenBefore uint64, now time.Time) (res scrubRe
 		}
 		sc := scanSegment(data)
 		if len(sc.bad) == 0 {
+			res.segments = append(res.segments, segmentSizes{sg.index, recordSizes(data)})
 			continue
 		}
 		tail := i == len(segs)-1
@@ -146,6 +188,7 @@ func scrub(dir, walDir string, writtenBefore uint64, now time.Time) (res scrubRe
 				return res, err
 			}
 			res.tornBytes += int64(len(data) - first.start)
+			res.segments = append(res.segments, segmentSizes{sg.index, recordSizes(data[:first.start])})
 			continue
 		}
 
@@ -196,6 +239,7 @@ func scrub(dir, walDir string, writtenBefore uint64, now time.Time) (res scrubRe
 		if err := rewrite(path, keep); err != nil {
 			return res, err
 		}
+		res.segments = append(res.segments, segmentSizes{sg.index, recordSizes(keep)})
 		res.recovered = append(res.recovered, recovered...)
 		res.reports = append(res.reports, fmt.Sprintf(
 			"segment %s: %d damaged region(s), %d bytes, from offset %d; %d records before kept in place, %d after recovered; original kept as %s",

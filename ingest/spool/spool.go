@@ -183,12 +183,18 @@ func (s *Spool) open() error {
 		s.cursor = min(c, s.next)
 	}
 	for i := s.cursor; i < s.next; i++ {
-		entry, err := s.wal.Read(i)
-		if err != nil {
-			return fmt.Errorf("read record %d: %w", i, err)
+		// scrub has just read every segment; reading each record again
+		// through tidwall/wal would double the cost of a large spool's open
+		// (which the safety engine's start waits for).
+		n, ok := res.sizeOf(i)
+		if !ok {
+			entry, err := s.wal.Read(i)
+			if err != nil {
+				return fmt.Errorf("read record %d: %w", i, err)
+			}
+			n = uint32(max(len(entry)-frameLen, 0))
 		}
-		n := max(len(entry)-frameLen, 0)
-		s.sizes.push(uint32(n))
+		s.sizes.push(n)
 		s.bytes += int64(n)
 	}
 	if len(res.recovered) > 0 {
