@@ -232,3 +232,36 @@ func heapInUse() uint64 {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A failing save of the safety state used to be only logged. Now the
+// newest failure is later than the newest success until a save works
+// again: what ChargeguardStateSaveFailing alerts on.
+func TestStateSaveFailureIsVisible(t *testing.T) {
+	t.Parallel() // mostly waiting on servers and timeouts; the heavy tests run alone
+	mosq := testenv.Mosquitto(t)
+	influx := testenv.Influx(t)
+	dataDir := t.TempDir()
+	cg := start(t, testConfig(t, mosq.URL, influx, dataDir), app.Options{})
+	pile := newTestPile(t, mosq.URL, "s1", "p1")
+	const ok, failed = "chargeguard_alerting_persist_last_success_timestamp_seconds", "chargeguard_alerting_persist_last_failure_timestamp_seconds"
+	cutPort(t, pile, 3)
+	require.Eventually(t, func() bool { return metric(t, cg.reg, ok) > 0 }, 10*time.Second, 20*time.Millisecond,
+		"the latch is saved")
+	require.Zero(t, metric(t, cg.reg, failed))
+
+	// A directory where the state file goes: the atomic rename fails.
+	state := filepath.Join(dataDir, "safety-state.json")
+	require.NoError(t, os.Remove(state))
+	require.NoError(t, os.Mkdir(state, 0o750))
+	cutPort(t, pile, 5)
+	require.Eventually(t, func() bool { return metric(t, cg.reg, failed) > metric(t, cg.reg, ok) }, 10*time.Second, 20*time.Millisecond,
+		"a failed save shows as a failure newer than the last success")
+	require.Positive(t, metric(t, cg.reg, "chargeguard_alerting_persist_failures_total"))
+
+	require.NoError(t, os.Remove(state))
+	cutPort(t, pile, 6)
+	require.Eventually(t, func() bool { return metric(t, cg.reg, ok) >= metric(t, cg.reg, failed) }, 10*time.Second, 20*time.Millisecond,
+		"a save that works again clears the condition")
+	_, err := os.Stat(state)
+	require.NoError(t, err)
+}
