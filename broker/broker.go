@@ -182,6 +182,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if b.done.Swap(true) {
 		return nil
 	}
+	b.drainHandoffs()
 	err := b.srv.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("broker: close: %w", err)
@@ -211,6 +212,22 @@ func (b *Broker) collectors() []prometheus.Collector {
 			func() float64 { return float64(atomic.LoadInt64(&info.MessagesDropped)) }),
 		counter("chargeguard_broker_inflight_dropped_total", "QoS messages the embedded broker dropped because a client's in-flight store was full.",
 			func() float64 { return float64(atomic.LoadInt64(&info.InflightDropped)) }),
+	}
+}
+
+// drainHandoffs stops accepting and waits (a second at most) until mochi
+// has started every connection already accepted, so that mochi's Close does
+// not race with a connection registering itself.
+func (b *Broker) drainHandoffs() {
+	_ = b.ln.Close()
+	done := make(chan struct{})
+	go func() {
+		b.preAuth.handoff.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
 	}
 }
 

@@ -43,7 +43,12 @@ type guard struct {
 	connectTimeout time.Duration
 	remote, local  atomic.Int64 // connections not logged in, by pool
 	refused        *prometheus.CounterVec
-	log            zerolog.Logger // sampled: a flood must not flood the log
+	// handoff counts connections returned by Accept that mochi has not
+	// started reading yet. mochi registers a connection in a WaitGroup
+	// only once its goroutine runs, which races with the Wait in its
+	// Close; Broker.Run closes the listener and waits for this first.
+	handoff sync.WaitGroup
+	log     zerolog.Logger // sampled: a flood must not flood the log
 }
 
 func newGuard(o Options, log zerolog.Logger) *guard {
@@ -123,6 +128,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			_ = c.Close()
 			continue
 		}
+		l.g.handoff.Add(1)
 		return &conn{Conn: c, g: l.g, loopback: loopback}, nil
 	}
 }
@@ -137,9 +143,15 @@ type conn struct {
 	header   []byte // the first packet's fixed header, still to hand to mochi
 	loggedIn atomic.Bool
 	release  sync.Once
+	started  sync.Once
 }
 
+// handedOff says mochi's goroutine for the connection runs (it reads, or
+// closes it).
+func (c *conn) handedOff() { c.started.Do(c.g.handoff.Done) }
+
 func (c *conn) Read(p []byte) (int, error) {
+	c.handedOff()
 	if !c.checked {
 		if err := c.readHeader(); err != nil {
 			return 0, err
@@ -205,6 +217,7 @@ func (c *conn) freeSlot() {
 }
 
 func (c *conn) Close() error {
+	c.handedOff()
 	c.freeSlot()
 	return c.Conn.Close()
 }
