@@ -49,19 +49,20 @@ type App struct {
 	log    zerolog.Logger
 	reg    *prometheus.Registry
 	broker *broker.Broker
-	spool  *spool.Spool   // nil when it could not be opened (storageErr)
-	writer *influx.Writer // nil without a spool
-	// storageErr is why the spool could not be opened: storage is
-	// degraded, the safety path runs.
+	spool  *spool.Spool
+	writer *influx.Writer
+	ingest *ingest.Ingester
+	act    *actuator.Actuator
+	notify *notify.Notifier
+	guard  *alerting.Service
+	rec    *recorder
+	ln     net.Listener
+	mux    *http.ServeMux
+	opts   Options
+
+	// storageErr is why the spool could not be opened (spool and writer
+	// are then nil): storage is degraded, the safety path runs.
 	storageErr error
-	ingest     *ingest.Ingester
-	act        *actuator.Actuator
-	notify     *notify.Notifier
-	guard      *alerting.Service
-	rec        *recorder
-	ln         net.Listener
-	mux        *http.ServeMux
-	opts       Options
 }
 
 // New validates cfg and builds the components. Listeners are bound here, so
