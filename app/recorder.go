@@ -47,6 +47,9 @@ func (r *recorder) Record(lines []byte) {
 }
 
 func (r *recorder) Run(ctx context.Context) error {
+	// A spool that stays full or failing (storage degraded) would repeat
+	// the line every 2 s.
+	retryLog := r.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	var recs [][]byte
 	flush := func() {
 		if len(recs) == 0 {
@@ -58,7 +61,7 @@ func (r *recorder) Run(ctx context.Context) error {
 			if err == nil {
 				break
 			}
-			r.log.Warn().Err(err).Int("points", len(recs)).Msg("cannot spool alert/audit points; retrying")
+			retryLog.Warn().Err(err).Int("points", len(recs)).Msg("cannot spool alert/audit points; retrying")
 			select {
 			case <-ctx.Done():
 				r.dropped.Add(float64(len(recs)))
