@@ -159,6 +159,13 @@ func recordSizes(data []byte) []uint32 {
 // writtenBefore is the saved cursor (0 if none): records of a segment that
 // ends before it are already in InfluxDB and are not appended again.
 func scrub(dir, walDir string, writtenBefore uint64, now time.Time) (res scrubResult, err error) {
+	// A rewrite interrupted by a crash leaves its temporary file behind;
+	// the segment itself was not replaced, so it is scrubbed again.
+	if tmps, err := filepath.Glob(filepath.Join(walDir, "*.scrub")); err == nil {
+		for _, tmp := range tmps {
+			_ = os.Remove(tmp)
+		}
+	}
 	all, err := listSegments(walDir)
 	if err != nil {
 		return res, err
