@@ -93,6 +93,11 @@ func TestFlippedLengthMidSegmentIsNotATornTail(t *testing.T) {
 	_, recs = available(t, s, s.FirstIndex())
 	require.Equal(t, append(without(span(0, 10), 4), 100, 101), sorted(seqs(t, recs)))
 	require.Len(t, quarantined(t, dir), 1)
+
+	// The operator removes the evidence: the report clears without a restart.
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "quarantine")))
+	require.Zero(t, testutil.ToFloat64(s.m.quarantined))
+	require.Empty(t, s.Damage())
 }
 
 // Corruption in an older segment made Open fail (or tidwall/wal panic), and

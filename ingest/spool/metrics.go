@@ -17,12 +17,13 @@ type metrics struct {
 	corrupt  prometheus.Counter
 	fsyncDur prometheus.Histogram
 
-	quarantined prometheus.Gauge
+	quarantined prometheus.GaugeFunc
 	recovered   prometheus.Counter
 	lostBytes   prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the metrics of the spool in dir.
+func newMetrics(dir string) *metrics {
 	m := &metrics{
 		records: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chargeguard_spool_records",
@@ -53,10 +54,12 @@ func newMetrics() *metrics {
 			Help:    "Duration of the fsync of one group commit (and of the directory when a segment file was created).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15),
 		}),
-		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{
+		// Read at each scrape, so the alert clears as soon as an operator
+		// has removed the files, without a restart.
+		quarantined: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "chargeguard_spool_quarantined_segments",
-			Help: "Corrupt spool segments kept in the spool's quarantine directory; stays until an operator removes them.",
-		}),
+			Help: "Corrupt spool segments kept in the spool's quarantine directory, until an operator removes them.",
+		}, func() float64 { return float64(countQuarantined(dir)) }),
 		recovered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_spool_recovered_records_total",
 			Help: "Records found valid after a corrupt region of a segment and appended to the spool again.",

@@ -109,7 +109,7 @@ func Open(o Options) (*Spool, error) {
 		opts:   o,
 		walDir: filepath.Join(o.Dir, "wal"),
 		log:    o.Logger.With().Str("component", "spool").Logger(),
-		m:      newMetrics(),
+		m:      newMetrics(o.Dir),
 		notify: make(chan struct{}),
 		// Freeing costs a copy of the rest of one segment (TruncateFront), so
 		// free at most about once per segment drained.
@@ -156,7 +156,6 @@ func (s *Spool) open() error {
 	for _, r := range res.reports {
 		s.log.Error().Str("damage", r).Msg("spool segment corrupt: kept aside in quarantine, every record that still checks out recovered")
 	}
-	s.m.quarantined.Set(float64(countQuarantined(s.opts.Dir)))
 	s.m.lostBytes.Add(float64(res.lostBytes))
 	if s.wal, err = wal.Open(s.walDir, &s.walOpts); err != nil {
 		return fmt.Errorf("open wal: %w", err)
