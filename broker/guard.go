@@ -31,7 +31,9 @@ var (
 // guard protects the broker before login. mochi-mqtt allocates a packet's
 // announced size (up to 256 MiB) before reading it, sets no deadline before
 // CONNECT and admits any number of connections; in the safety process that
-// is a way to exhaust its memory without a password. The guard wraps the
+// is a way to exhaust its memory without a password (reported upstream as
+// mochi-mqtt/server#502; MaximumPacketSize, which New now sets, closes the
+// allocation for every packet but not the rest). The guard wraps the
 // listener: it caps the connections that have not logged in (in two pools,
 // so a flood from the network cannot keep chargeguard's own loopback
 // sessions from reconnecting), gives each a deadline to complete CONNECT,
