@@ -531,10 +531,12 @@ func (s *Service) write(b []byte) {
 	start := time.Now()
 	if err := writeFileAtomic(s.o.StatePath, b); err != nil {
 		s.m.persistFailures.Inc()
+		s.m.persistFailed.SetToCurrentTime()
 		s.log.Error().Err(err).Str("path", s.o.StatePath).Msg("persist safety state failed; latched ports are held in memory and written with the next change")
 		return
 	}
 	s.m.persistDuration.Observe(time.Since(start).Seconds())
+	s.m.persistOK.SetToCurrentTime()
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -21,6 +21,8 @@ type serviceMetrics struct {
 	persistFailures prometheus.Counter
 	viewPublish     prometheus.Histogram
 	viewPorts       prometheus.Gauge
+	persistOK       prometheus.Gauge
+	persistFailed   prometheus.Gauge
 }
 
 // latencyBuckets run from 100µs to 10s: a cut is measured in milliseconds,
@@ -91,6 +93,12 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 		viewPorts: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chargeguard_alerting_view_ports", Help: "Ports in the newest published view.",
 		}),
+		persistOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_alerting_persist_last_success_timestamp_seconds", Help: "When the safety state was last written to disk (Unix time; 0: not since start).",
+		}),
+		persistFailed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_alerting_persist_last_failure_timestamp_seconds", Help: "When a write of the safety state last failed (Unix time; 0: not since start).",
+		}),
 	}
 	for _, a := range []string{"close", "open"} {
 		m.commandsSent.WithLabelValues(a)
@@ -100,7 +108,7 @@ func newServiceMetrics(r prometheus.Registerer) *serviceMetrics {
 	if r != nil {
 		r.MustRegister(m.alerts, m.firing, m.commandsSent, m.commandsAcked, m.commandsRetried, m.commandsFailed,
 			m.pending, m.latched, m.detectToCmd, m.cmdToAck, m.pilesOnline, m.pilesOffline, m.queue, m.queueFull, m.persistDuration, m.persistFailures,
-			m.viewPublish, m.viewPorts)
+			m.viewPublish, m.viewPorts, m.persistOK, m.persistFailed)
 	}
 	return m
 }

@@ -60,6 +60,10 @@ type App struct {
 	ln     net.Listener
 	mux    *http.ServeMux
 	opts   Options
+
+	// storageErr is why the spool could not be opened (spool and writer
+	// are then nil): storage is degraded, the safety path runs.
+	storageErr error
 }
 
 // New validates cfg and builds the components. Listeners are bound here, so
@@ -85,7 +89,13 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 
 	brokerURL := cfg.MQTT.URL
 	if brokerURL == "" {
-		bo := broker.Options{Addr: cfg.MQTT.Listen, Logger: o.Logger, Registerer: reg}
+		bo := broker.Options{
+			Addr:            cfg.MQTT.Listen,
+			AllowAnonymous:  cfg.MQTT.AllowAnonymous,
+			MaxPreAuthConns: cfg.MQTT.MaxPreAuthConnections,
+			Logger:          o.Logger,
+			Registerer:      reg,
+		}
 		if cfg.MQTT.PasswordFile != "" {
 			bo.Auth = auth.Options{
 				PasswordFile: cfg.MQTT.PasswordFile,
@@ -101,6 +111,15 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		brokerURL = a.broker.URL()
 	}
 
+	// The safety path must start whatever state the disk is in: a spool
+	// that cannot open degrades storage (nothing is acked, the broker keeps
+	// the readings) but never stops the engine and its live session.
+	storageDegraded := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "chargeguard_storage_degraded",
+		Help: "1 when the spool could not be opened: readings are not stored (the broker holds them unacked) until chargeguard is restarted with a working data directory.",
+	})
+	reg.MustRegister(storageDegraded)
+	var store ingest.Spool
 	a.spool, err = spool.Open(spool.Options{
 		Dir:        filepath.Join(cfg.DataDir, "spool"),
 		MaxBytes:   cfg.Spool.MaxBytes,
@@ -108,24 +127,18 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Registerer: reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open spool: %w", err)
+		a.spool, a.storageErr = nil, fmt.Errorf("open spool: %w", err)
+		storageDegraded.Set(1)
+		o.Logger.Error().Err(a.storageErr).Msg("storage degraded: the spool cannot be opened; the safety engine runs, readings are not stored until this is fixed and chargeguard restarted")
+		store = noSpool{a.storageErr}
+	} else {
+		store = a.spool
+		a.writer, err = a.newWriter(cfg, o, reg)
+		if err != nil {
+			return nil, err
+		}
 	}
-	a.writer, err = influx.New(influx.Options{
-		URL:            cfg.Influx.URL,
-		Token:          string(cfg.Influx.Token),
-		Org:            cfg.Influx.Org,
-		Bucket:         cfg.Influx.Bucket,
-		BatchRecords:   cfg.Influx.BatchRecords,
-		BatchBytes:     cfg.Influx.BatchBytes,
-		Timeout:        cfg.Influx.Timeout,
-		DeadLetterPath: filepath.Join(cfg.DataDir, "deadletter.lp"),
-		Logger:         o.Logger,
-		Registerer:     reg,
-	}, a.spool)
-	if err != nil {
-		return nil, err
-	}
-	a.rec = newRecorder(a.spool, o.Logger, reg)
+	a.rec = newRecorder(store, o.Logger, reg)
 
 	// The safety path: its own MQTT session for commands, the engine, and
 	// Alertmanager (or the log).
@@ -183,7 +196,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Workers:      cfg.Ingest.Workers,
 		QueueSize:    cfg.Ingest.QueueSize,
 		MaxClockSkew: cfg.Ingest.MaxClockSkew,
-		Spool:        a.spool,
+		Spool:        store,
 		Observer:     a.guard,
 		Logger:       o.Logger,
 		Registerer:   reg,
@@ -236,6 +249,28 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	return a, nil
 }
 
+func (a *App) newWriter(cfg config.Config, o Options, reg prometheus.Registerer) (*influx.Writer, error) {
+	return influx.New(influx.Options{
+		URL:                cfg.Influx.URL,
+		Token:              string(cfg.Influx.Token),
+		Org:                cfg.Influx.Org,
+		Bucket:             cfg.Influx.Bucket,
+		BatchRecords:       cfg.Influx.BatchRecords,
+		BatchBytes:         cfg.Influx.BatchBytes,
+		Timeout:            cfg.Influx.Timeout,
+		DeadLetterPath:     filepath.Join(cfg.DataDir, "deadletter.lp"),
+		DeadLetterMaxBytes: cfg.Influx.DeadLetterMaxBytes,
+		Logger:             o.Logger,
+		Registerer:         reg,
+	}, a.spool)
+}
+
+// noSpool stands in for a spool that could not be opened: it refuses
+// every append, so ingest acks nothing and the broker keeps the readings.
+type noSpool struct{ err error }
+
+func (n noSpool) Append([][]byte) error { return n.err }
+
 // Mux is the HTTP mux, for components that add their API.
 func (a *App) Mux() *http.ServeMux { return a.mux }
 
@@ -278,10 +313,23 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	// guarding ports and spooling readings. It is reported, not failed.
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := a.writer.Ping(ctx); err != nil {
+	if a.writer == nil {
+		status["influxdb"] = "not written to: storage degraded"
+	} else if err := a.writer.Ping(ctx); err != nil {
 		status["influxdb"] = "unreachable (readings are spooled)"
 	} else {
 		status["influxdb"] = "ok"
+	}
+	// Storage trouble is reported, not failed, like InfluxDB: the guard
+	// still guards; the alerts ChargeguardStorageDegraded and
+	// ChargeguardSpoolQuarantine call an operator.
+	switch {
+	case a.storageErr != nil:
+		status["storage"] = "degraded: " + a.storageErr.Error() + "; readings are not stored, the broker holds them unacked"
+	case a.spool.Damage() != "":
+		status["storage"] = "degraded: " + a.spool.Damage()
+	default:
+		status["storage"] = "ok"
 	}
 	if a.ingest.SpoolBlocked() {
 		status["spool"] = "refusing messages (full or failing); broker holds the backlog"
@@ -342,8 +390,10 @@ func (a *App) Run(ctx context.Context) error {
 	if a.broker != nil {
 		comps = append(comps, component{"broker", a.broker.Run})
 	}
+	if a.writer != nil {
+		comps = append(comps, component{"influx writer", a.writer.Run})
+	}
 	comps = append(comps,
-		component{"influx writer", a.writer.Run},
 		component{"recorder", a.rec.Run},
 		component{"notifier", a.notify.Run},
 	)

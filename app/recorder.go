@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/spool"
 )
 
@@ -16,13 +17,13 @@ import (
 // failing and the queue has filled behind it) a point is dropped and
 // counted; the engine's log line for it remains.
 type recorder struct {
-	sp      *spool.Spool
+	sp      ingest.Spool
 	ch      chan []byte
 	log     zerolog.Logger
 	dropped prometheus.Counter
 }
 
-func newRecorder(sp *spool.Spool, log zerolog.Logger, reg prometheus.Registerer) *recorder {
+func newRecorder(sp ingest.Spool, log zerolog.Logger, reg prometheus.Registerer) *recorder {
 	r := &recorder{
 		sp:  sp,
 		ch:  make(chan []byte, 16384),
@@ -46,6 +47,9 @@ func (r *recorder) Record(lines []byte) {
 }
 
 func (r *recorder) Run(ctx context.Context) error {
+	// A spool that stays full or failing (storage degraded) would repeat
+	// the line every 2 s.
+	retryLog := r.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Minute})
 	var recs [][]byte
 	flush := func() {
 		if len(recs) == 0 {
@@ -57,7 +61,7 @@ func (r *recorder) Run(ctx context.Context) error {
 			if err == nil {
 				break
 			}
-			r.log.Warn().Err(err).Int("points", len(recs)).Msg("cannot spool alert/audit points; retrying")
+			retryLog.Warn().Err(err).Int("points", len(recs)).Msg("cannot spool alert/audit points; retrying")
 			select {
 			case <-ctx.Done():
 				r.dropped.Add(float64(len(recs)))

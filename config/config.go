@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/broker"
 	"github.com/chargeguard/chargeguard/telemetry"
 )
 
@@ -84,9 +85,18 @@ type MQTT struct {
 	// mosquitto_passwd writes it), usernames site/pile for piles and
 	// mqtt.username for chargeguard. Empty: anonymous (a demo).
 	PasswordFile string `yaml:"password_file"`
-	ClientID     string `yaml:"client_id"`
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password"`
+	// AllowAnonymous lets the embedded broker listen on a non-loopback
+	// address without password_file. Off, such a configuration is refused:
+	// anyone who reaches the port could publish telemetry and commands.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// MaxPreAuthConnections bounds the embedded broker's connections that
+	// have not logged in yet (separately for loopback and other clients);
+	// a flood of half-open connections then costs a bounded amount of
+	// memory in the safety process.
+	MaxPreAuthConnections int    `yaml:"max_preauth_connections"`
+	ClientID              string `yaml:"client_id"`
+	Username              string `yaml:"username"`
+	Password              Secret `yaml:"password"`
 	// TopicRoot is the first topic level of every pile topic.
 	TopicRoot string        `yaml:"topic_root"`
 	KeepAlive time.Duration `yaml:"keepalive"`
@@ -102,6 +112,10 @@ type Influx struct {
 	BatchRecords int           `yaml:"batch_records"`
 	BatchBytes   int           `yaml:"batch_bytes"`
 	Timeout      time.Duration `yaml:"timeout"`
+	// DeadLetterMaxBytes bounds data_dir/deadletter.lp, where points that
+	// InfluxDB refuses for good are kept; past it they are counted, not
+	// kept (the file shares the disk with the spool and the safety state).
+	DeadLetterMaxBytes int64 `yaml:"dead_letter_max_bytes"`
 }
 
 // Spool bounds the write-ahead log between MQTT and InfluxDB.
@@ -171,10 +185,11 @@ func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 func Default() Config {
 	return Config{
 		MQTT: MQTT{
-			Listen:    "127.0.0.1:1883",
-			ClientID:  "chargeguard",
-			TopicRoot: telemetry.DefaultRoot,
-			KeepAlive: 30 * time.Second,
+			Listen:                "127.0.0.1:1883",
+			MaxPreAuthConnections: broker.DefaultMaxPreAuthConns,
+			ClientID:              "chargeguard",
+			TopicRoot:             telemetry.DefaultRoot,
+			KeepAlive:             30 * time.Second,
 		},
 		Influx: Influx{
 			URL:          "http://127.0.0.1:8086",
@@ -183,6 +198,9 @@ func Default() Config {
 			BatchRecords: 5000,
 			BatchBytes:   4 << 20,
 			Timeout:      10 * time.Second,
+			// 64 MiB: a day of a few refused points a second, 1/16 of the
+			// default spool quota.
+			DeadLetterMaxBytes: 64 << 20,
 		},
 		Spool:   Spool{MaxBytes: 1 << 30},
 		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192},
@@ -275,6 +293,12 @@ func (c *Config) Validate() error {
 		}
 	} else if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
 		bad("mqtt.listen", "want host:port for the embedded broker: %v", err)
+	} else if c.MQTT.PasswordFile == "" && !c.MQTT.AllowAnonymous && !broker.IsLoopbackAddr(c.MQTT.Listen) {
+		bad("mqtt.password_file", "must be set when the embedded broker listens on %s, which is not a loopback address: "+
+			"without it anyone who reaches the port can publish telemetry and commands (set mqtt.allow_anonymous: true to accept that)", c.MQTT.Listen)
+	}
+	if c.MQTT.MaxPreAuthConnections < 1 {
+		bad("mqtt.max_preauth_connections", "must be at least 1")
 	}
 	if c.MQTT.PasswordFile != "" {
 		if c.MQTT.URL != "" {
@@ -310,6 +334,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.Timeout < 100*time.Millisecond {
 		bad("influx.timeout", "must be at least 100ms")
+	}
+	if c.Influx.DeadLetterMaxBytes < 64<<10 {
+		bad("influx.dead_letter_max_bytes", "must be at least 64 KiB")
 	}
 	if c.Spool.MaxBytes < 1<<20 {
 		bad("spool.max_bytes", "must be at least 1 MiB")

@@ -60,6 +60,8 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"mqtt.url", func(c *Config) { c.MQTT.URL = "http://x" }},
 		{"mqtt.url", func(c *Config) { c.MQTT.URL = "tcp://user:pw@x:1883" }},
 		{"mqtt.listen", func(c *Config) { c.MQTT.Listen = "nope" }},
+		{"mqtt.password_file", func(c *Config) { c.MQTT.Listen = "0.0.0.0:1883" }},
+		{"mqtt.max_preauth_connections", func(c *Config) { c.MQTT.MaxPreAuthConnections = 0 }},
 		{"mqtt.client_id", func(c *Config) { c.MQTT.ClientID = "" }},
 		{"mqtt.topic_root", func(c *Config) { c.MQTT.TopicRoot = "a/b" }},
 		{"mqtt.keepalive", func(c *Config) { c.MQTT.KeepAlive = 0 }},
@@ -68,6 +70,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"influx.batch_records", func(c *Config) { c.Influx.BatchRecords = 0 }},
 		{"influx.batch_bytes", func(c *Config) { c.Influx.BatchBytes = 10 }},
 		{"influx.timeout", func(c *Config) { c.Influx.Timeout = time.Millisecond }},
+		{"influx.dead_letter_max_bytes", func(c *Config) { c.Influx.DeadLetterMaxBytes = 100 }},
 		{"spool.max_bytes", func(c *Config) { c.Spool.MaxBytes = 1 }},
 		{"ingest.workers", func(c *Config) { c.Ingest.Workers = 0 }},
 		{"ingest.max_clock_skew", func(c *Config) { c.Ingest.MaxClockSkew = 0 }},
@@ -85,6 +88,18 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			require.True(t, strings.HasPrefix(err.Error(), tc.field+": "), "error %q should start with the field %s", err, tc.field)
 		})
 	}
+}
+
+// An anonymous embedded broker beyond loopback is allowed only when the
+// configuration says so in as many words.
+func TestAnonymousBrokerNeedsExplicitSwitch(t *testing.T) {
+	c := Default()
+	c.MQTT.Listen = "0.0.0.0:1883"
+	c.MQTT.AllowAnonymous = true
+	require.NoError(t, c.Validate())
+	c.MQTT.URL = "tcp://mosquitto:1883" // an external broker has its own auth
+	c.MQTT.AllowAnonymous = false
+	require.NoError(t, c.Validate())
 }
 
 func TestSecretsNeverPrint(t *testing.T) {

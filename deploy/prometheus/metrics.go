@@ -25,6 +25,10 @@ var Metrics = []string{
 	"chargeguard_spool_appends_total",
 	"chargeguard_spool_full_total",
 	"chargeguard_spool_fsync_duration_seconds", // histogram
+	"chargeguard_spool_quarantined_segments",   // corrupt segments kept aside
+	"chargeguard_spool_recovered_records_total",
+	"chargeguard_spool_corrupt_bytes_total",
+	"chargeguard_storage_degraded", // 1: the spool did not open
 	// InfluxDB writer
 	"chargeguard_influx_write_duration_seconds", // histogram
 	"chargeguard_influx_write_failures_total",   // {code}
@@ -32,6 +36,9 @@ var Metrics = []string{
 	"chargeguard_influx_points_dead_lettered_total",
 	"chargeguard_influx_batches_total",
 	"chargeguard_influx_up",
+	"chargeguard_influx_dead_letter_bytes",
+	"chargeguard_influx_dead_letter_max_bytes",
+	"chargeguard_influx_dead_letter_dropped_total",
 	// safety engine
 	"chargeguard_alerts_firing",        // {alertname, severity}
 	"chargeguard_alerts_total",         // {alertname, severity}
@@ -45,6 +52,9 @@ var Metrics = []string{
 	"chargeguard_ports_latched",
 	"chargeguard_piles_offline", // {site}
 	"chargeguard_piles_online",
+	"chargeguard_alerting_persist_failures_total",
+	"chargeguard_alerting_persist_last_success_timestamp_seconds",
+	"chargeguard_alerting_persist_last_failure_timestamp_seconds",
 	// notifications to Alertmanager
 	"chargeguard_notify_alerts_sent_total", // {alertmanager}
 	"chargeguard_notify_errors_total",      // {alertmanager}
@@ -54,4 +64,6 @@ var Metrics = []string{
 	"chargeguard_broker_clients_connected",
 	"chargeguard_broker_messages_dropped_total",
 	"chargeguard_broker_inflight_dropped_total",
+	"chargeguard_broker_connections_refused_total", // {reason}
+	"chargeguard_broker_preauth_connections",
 }

@@ -16,6 +16,10 @@ type metrics struct {
 	batches      prometheus.Counter
 	lag          prometheus.Histogram
 	up           prometheus.Gauge
+
+	deadLetterBytes   prometheus.Gauge
+	deadLetterMax     prometheus.Gauge
+	deadLetterDropped prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -50,6 +54,18 @@ func newMetrics() *metrics {
 			Name: "chargeguard_influx_up",
 			Help: "1 if the last write request reached InfluxDB and was not refused for auth, load or outage; else 0.",
 		}),
+		deadLetterBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_influx_dead_letter_bytes",
+			Help: "Size of the dead-letter file.",
+		}),
+		deadLetterMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "chargeguard_influx_dead_letter_max_bytes",
+			Help: "Most bytes the dead-letter file may hold; past it refused points are counted, not kept.",
+		}),
+		deadLetterDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_influx_dead_letter_dropped_total",
+			Help: "Points InfluxDB refused for good that were not kept because the dead-letter file was full.",
+		}),
 	}
 }
 
@@ -59,7 +75,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.writeDur, m.failures, m.written, m.deadLettered, m.batches, m.lag, m.up} {
+	for _, c := range []prometheus.Collector{m.writeDur, m.failures, m.written, m.deadLettered, m.batches, m.lag, m.up, m.deadLetterBytes, m.deadLetterMax, m.deadLetterDropped} {
 		errs = append(errs, reg.Register(c))
 	}
 	return errors.Join(errs...)

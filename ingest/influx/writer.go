@@ -30,6 +30,9 @@ const (
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 30 * time.Second
 	DefaultTimeout      = 10 * time.Second
+	// DefaultDeadLetterMaxBytes bounds the dead-letter file, which shares
+	// the data directory with the spool and the safety state.
+	DefaultDeadLetterMaxBytes = 64 << 20
 )
 
 // failLogEvery rate-limits the log line of a failure that keeps repeating.
@@ -64,8 +67,14 @@ type Options struct {
 	// so the file is line protocol an operator can fix and replay. Empty:
 	// such lines are only logged and counted.
 	DeadLetterPath string
-	Logger         zerolog.Logger
-	Registerer     prometheus.Registerer
+	// DeadLetterMaxBytes bounds the dead-letter file; default
+	// DefaultDeadLetterMaxBytes. Once it is reached, refused lines are
+	// logged and counted (chargeguard_influx_dead_letter_dropped_total) but
+	// not written, so the first ones, which show the cause, are kept.
+	// Writing resumes when the file is moved away or emptied.
+	DeadLetterMaxBytes int64
+	Logger             zerolog.Logger
+	Registerer         prometheus.Registerer
 	// Now is the clock of the ingest lag metric; default time.Now.
 	Now func() time.Time
 }
@@ -83,6 +92,9 @@ type Writer struct {
 
 	// Used by Run's goroutine only.
 	dl         *os.File
+	dlInfo     os.FileInfo // of dl when opened, to notice it was moved
+	dlSize     int64
+	dlFullLog  time.Time
 	body       bytes.Buffer
 	failLabel  string
 	failLogged time.Time
@@ -112,7 +124,7 @@ func New(o Options, sp *spool.Spool) (*Writer, error) {
 	}{
 		{"BatchBytes", int64(o.BatchBytes)}, {"BatchRecords", int64(o.BatchRecords)},
 		{"MinBackoff", int64(o.MinBackoff)}, {"MaxBackoff", int64(o.MaxBackoff)},
-		{"Timeout", int64(o.Timeout)},
+		{"Timeout", int64(o.Timeout)}, {"DeadLetterMaxBytes", o.DeadLetterMaxBytes},
 	} {
 		if f.v < 0 {
 			return nil, fmt.Errorf("influx: Options.%s is negative", f.name)
@@ -123,6 +135,7 @@ func New(o Options, sp *spool.Spool) (*Writer, error) {
 	o.MinBackoff = cmpOr(o.MinBackoff, DefaultMinBackoff)
 	o.MaxBackoff = cmpOr(o.MaxBackoff, DefaultMaxBackoff)
 	o.Timeout = cmpOr(o.Timeout, DefaultTimeout)
+	o.DeadLetterMaxBytes = cmpOr(o.DeadLetterMaxBytes, DefaultDeadLetterMaxBytes)
 	if o.MinBackoff > o.MaxBackoff {
 		return nil, fmt.Errorf("influx: Options.MinBackoff %v exceeds Options.MaxBackoff %v", o.MinBackoff, o.MaxBackoff)
 	}
@@ -160,6 +173,10 @@ func New(o Options, sp *spool.Spool) (*Writer, error) {
 	w.write = w.client.WriteAPIBlocking(o.Org, o.Bucket)
 	if err := w.m.register(o.Registerer); err != nil {
 		return nil, fmt.Errorf("influx: register metrics: %w", err)
+	}
+	w.m.deadLetterMax.Set(float64(o.DeadLetterMaxBytes))
+	if fi, err := os.Stat(o.DeadLetterPath); o.DeadLetterPath != "" && err == nil {
+		w.m.deadLetterBytes.Set(float64(fi.Size()))
 	}
 	return w, nil
 }
@@ -484,7 +501,16 @@ func (w *Writer) deadLetter(ctx context.Context, line []byte, code int, msg stri
 		}
 		backoff := w.o.MinBackoff
 		for {
-			err := w.appendDeadLetter(b.Bytes())
+			kept, err := w.appendDeadLetter(b.Bytes())
+			if err == nil && !kept {
+				w.m.deadLetterDropped.Inc()
+				if now := time.Now(); now.Sub(w.dlFullLog) >= failLogEvery {
+					w.dlFullLog = now
+					w.log.Error().Str("path", w.o.DeadLetterPath).Int64("max_bytes", w.o.DeadLetterMaxBytes).
+						Msg("dead-letter file is full; refused points are logged and counted, not kept: move the file away")
+				}
+				return nil
+			}
 			if err == nil {
 				break
 			}
@@ -501,21 +527,42 @@ func (w *Writer) deadLetter(ctx context.Context, line []byte, code int, msg stri
 	return nil
 }
 
-func (w *Writer) appendDeadLetter(b []byte) error {
+// appendDeadLetter appends b to the dead-letter file and fsyncs it, unless
+// that would take the file past DeadLetterMaxBytes: then it returns false.
+func (w *Writer) appendDeadLetter(b []byte) (kept bool, err error) {
+	if w.dl != nil && w.dlSize+int64(len(b)) > w.o.DeadLetterMaxBytes {
+		// Full, unless an operator moved or emptied the file: look again.
+		if fi, err := os.Stat(w.o.DeadLetterPath); err != nil || !os.SameFile(fi, w.dlInfo) || fi.Size() < w.dlSize {
+			_ = w.dl.Close()
+			w.dl = nil
+		}
+	}
 	if w.dl == nil {
 		f, err := os.OpenFile(w.o.DeadLetterPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
-			return fmt.Errorf("open dead-letter file: %w", err)
+			return false, fmt.Errorf("open dead-letter file: %w", err)
 		}
-		w.dl = f
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return false, fmt.Errorf("open dead-letter file: %w", err)
+		}
+		w.dl, w.dlInfo, w.dlSize = f, fi, fi.Size()
+		w.m.deadLetterBytes.Set(float64(w.dlSize))
 	}
-	if _, err := w.dl.Write(b); err != nil {
+	if w.dlSize+int64(len(b)) > w.o.DeadLetterMaxBytes {
+		return false, nil
+	}
+	n, err := w.dl.Write(b)
+	w.dlSize += int64(n)
+	w.m.deadLetterBytes.Set(float64(w.dlSize))
+	if err != nil {
 		_ = w.dl.Close()
 		w.dl = nil
-		return fmt.Errorf("append to dead-letter file: %w", err)
+		return false, fmt.Errorf("append to dead-letter file: %w", err)
 	}
 	if err := w.dl.Sync(); err != nil {
-		return fmt.Errorf("sync dead-letter file: %w", err)
+		return false, fmt.Errorf("sync dead-letter file: %w", err)
 	}
-	return nil
+	return true, nil
 }

@@ -663,5 +663,7 @@ func TestMetricNames(t *testing.T) {
 		"chargeguard_influx_write_duration_seconds", "chargeguard_influx_write_failures_total",
 		"chargeguard_influx_points_written_total", "chargeguard_influx_points_dead_lettered_total",
 		"chargeguard_influx_batches_total", "chargeguard_ingest_lag_seconds", "chargeguard_influx_up",
+		"chargeguard_influx_dead_letter_bytes", "chargeguard_influx_dead_letter_max_bytes",
+		"chargeguard_influx_dead_letter_dropped_total",
 	}, names)
 }

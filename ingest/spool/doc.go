@@ -33,4 +33,20 @@
 // A record half-written when the process or the machine died (a torn tail)
 // was never acked; Open cuts the last segment back to its last valid entry
 // (tidwall/wal itself refuses to open such a log).
+//
+// # Corruption
+//
+// Open checks every entry of every segment first, because tidwall/wal
+// trusts its length prefixes: one flipped length byte makes it refuse the
+// log, panic, or read shifted records. A damaged region is a torn tail only
+// at the very end of the last segment with nothing valid after it. Anywhere
+// else it is corruption of acked records: the segment is copied to
+// Dir/quarantine (reported by chargeguard_spool_quarantined_segments, the
+// log and Damage, until an operator removes it) and rewritten. The entries
+// before the damage stay in place; an older segment is padded with
+// tombstones (empty records that Next skips) so later indexes do not move;
+// and the records after the damage are found again by resyncing on the
+// CRC-32C framing (the next offset where a complete entry with a valid
+// checksum starts) and appended to the log, to be written (again) to
+// InfluxDB. Only the records in the damaged bytes are lost.
 package spool

@@ -16,9 +16,14 @@ type metrics struct {
 	full     prometheus.Counter
 	corrupt  prometheus.Counter
 	fsyncDur prometheus.Histogram
+
+	quarantined prometheus.GaugeFunc
+	recovered   prometheus.Counter
+	lostBytes   prometheus.Counter
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the metrics of the spool in dir.
+func newMetrics(dir string) *metrics {
 	m := &metrics{
 		records: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "chargeguard_spool_records",
@@ -49,6 +54,20 @@ func newMetrics() *metrics {
 			Help:    "Duration of the fsync of one group commit (and of the directory when a segment file was created).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 15),
 		}),
+		// Read at each scrape, so the alert clears as soon as an operator
+		// has removed the files, without a restart.
+		quarantined: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "chargeguard_spool_quarantined_segments",
+			Help: "Corrupt spool segments kept in the spool's quarantine directory, until an operator removes them.",
+		}, func() float64 { return float64(countQuarantined(dir)) }),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_spool_recovered_records_total",
+			Help: "Records found valid after a corrupt region of a segment and appended to the spool again.",
+		}),
+		lostBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_spool_corrupt_bytes_total",
+			Help: "Bytes of spool segments found corrupt at open (their records are lost unless already in InfluxDB).",
+		}),
 	}
 	return m
 }
@@ -59,7 +78,7 @@ func (m *metrics) register(reg prometheus.Registerer) error {
 		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.records, m.bytes, m.quota, m.appends, m.full, m.corrupt, m.fsyncDur} {
+	for _, c := range []prometheus.Collector{m.records, m.bytes, m.quota, m.appends, m.full, m.corrupt, m.fsyncDur, m.quarantined, m.recovered, m.lostBytes} {
 		errs = append(errs, reg.Register(c))
 	}
 	return errors.Join(errs...)

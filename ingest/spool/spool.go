@@ -109,7 +109,7 @@ func Open(o Options) (*Spool, error) {
 		opts:   o,
 		walDir: filepath.Join(o.Dir, "wal"),
 		log:    o.Logger.With().Str("component", "spool").Logger(),
-		m:      newMetrics(),
+		m:      newMetrics(o.Dir),
 		notify: make(chan struct{}),
 		// Freeing costs a copy of the rest of one segment (TruncateFront), so
 		// free at most about once per segment drained.
@@ -142,13 +142,21 @@ func Open(o Options) (*Spool, error) {
 
 func (s *Spool) open() error {
 	start := time.Now()
-	dropped, err := repairTail(s.walDir)
+	var saved uint64
+	if b, err := os.ReadFile(filepath.Join(s.opts.Dir, "cursor")); err == nil {
+		saved, _ = decodeCursor(b)
+	}
+	res, err := scrub(s.opts.Dir, s.walDir, saved, time.Now())
 	if err != nil {
 		return err
 	}
-	if dropped > 0 {
-		s.log.Warn().Int64("bytes", dropped).Msg("cut a torn tail (never acked) from the last spool segment")
+	if res.tornBytes > 0 {
+		s.log.Warn().Int64("bytes", res.tornBytes).Msg("cut a torn tail (never acked) from the last spool segment")
 	}
+	for _, r := range res.reports {
+		s.log.Error().Str("damage", r).Msg("spool segment corrupt: kept aside in quarantine, every record that still checks out recovered")
+	}
+	s.m.lostBytes.Add(float64(res.lostBytes))
 	if s.wal, err = wal.Open(s.walDir, &s.walOpts); err != nil {
 		return fmt.Errorf("open wal: %w", err)
 	}
@@ -174,13 +182,24 @@ func (s *Spool) open() error {
 		s.cursor = min(c, s.next)
 	}
 	for i := s.cursor; i < s.next; i++ {
-		entry, err := s.wal.Read(i)
-		if err != nil {
-			return fmt.Errorf("read record %d: %w", i, err)
+		// scrub has just read every segment; reading each record again
+		// through tidwall/wal would double the cost of a large spool's open
+		// (which the safety engine's start waits for).
+		n, ok := res.sizeOf(i)
+		if !ok {
+			entry, err := s.wal.Read(i)
+			if err != nil {
+				return fmt.Errorf("read record %d: %w", i, err)
+			}
+			n = uint32(max(len(entry)-frameLen, 0))
 		}
-		n := max(len(entry)-frameLen, 0)
-		s.sizes.push(uint32(n))
+		s.sizes.push(n)
 		s.bytes += int64(n)
+	}
+	if len(res.recovered) > 0 {
+		if err := s.appendRecovered(res.recovered); err != nil {
+			return err
+		}
 	}
 	if s.cursor > first {
 		// Records trimmed before the last shutdown are still on disk.
@@ -199,6 +218,46 @@ func (s *Spool) open() error {
 	return nil
 }
 
+// appendRecovered appends the records scrub found after a damaged region,
+// during open. They were acked once, so the quota does not refuse them;
+// they get indexes at or after the cursor, so they are written to InfluxDB
+// (perhaps again: that is harmless).
+func (s *Spool) appendRecovered(recs [][]byte) error {
+	var b wal.Batch
+	for i, r := range recs {
+		b.Write(s.next+uint64(i), appendFrame(nil, r))
+	}
+	if err := s.wal.WriteBatch(&b); err != nil {
+		return fmt.Errorf("append recovered records: %w", err)
+	}
+	if err := s.wal.Sync(); err != nil {
+		return fmt.Errorf("append recovered records: %w", err)
+	}
+	if err := syncDir(s.walDir); err != nil {
+		return fmt.Errorf("append recovered records: %w", err)
+	}
+	s.cursor = min(s.cursor, s.next)
+	for _, r := range recs {
+		s.sizes.push(uint32(len(r)))
+		s.bytes += int64(len(r))
+	}
+	s.next += uint64(len(recs))
+	s.m.recovered.Add(float64(len(recs)))
+	return nil
+}
+
+// Damage describes the corrupt segments kept in Dir/quarantine, or is
+// empty. They stay reported until an operator removes them (see
+// docs/runbooks/chargeguard-spool-quarantine.md).
+func (s *Spool) Damage() string {
+	n := countQuarantined(s.opts.Dir)
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d corrupt spool segment(s) kept in %s; the records that still checked out were recovered",
+		n, filepath.Join(s.opts.Dir, "quarantine"))
+}
+
 // setGauges publishes the depth; s.mu must be held (or s not yet shared).
 func (s *Spool) setGauges() {
 	s.m.records.Set(float64(s.next - s.cursor))
@@ -208,7 +267,8 @@ func (s *Spool) setGauges() {
 // Append durably appends recs as one group commit: every record is written,
 // then one fsync, and only then does Append return nil; after that the
 // records may be acked. If they would take the unwritten bytes past the quota,
-// Append writes nothing and returns an error wrapping ErrFull. recs are
+// Append writes nothing and returns an error wrapping ErrFull, unless the
+// spool holds no unwritten record (then any batch fits). recs are
 // copied: the caller keeps its slices and may reuse them at once.
 func (s *Spool) Append(recs [][]byte) error {
 	if len(recs) == 0 {
@@ -216,6 +276,9 @@ func (s *Spool) Append(recs [][]byte) error {
 	}
 	var n int64
 	for _, r := range recs {
+		if len(r) == 0 {
+			return errors.New("spool append: empty record")
+		}
 		if len(r) > MaxRecordBytes {
 			return fmt.Errorf("spool append: record of %d bytes exceeds %d", len(r), MaxRecordBytes)
 		}
@@ -229,7 +292,11 @@ func (s *Spool) Append(recs [][]byte) error {
 		s.mu.Unlock()
 		return err
 	}
-	if s.bytes+n > s.opts.MaxBytes {
+	// An empty spool takes any batch: one larger than the whole quota
+	// would otherwise be refused forever, and the caller, which retries the
+	// same batch, would never ack again. The quota is exceeded by at most
+	// one batch.
+	if s.bytes > 0 && s.bytes+n > s.opts.MaxBytes {
 		used := s.bytes
 		s.mu.Unlock()
 		s.m.full.Add(float64(len(recs)))
@@ -430,6 +497,15 @@ func (s *Spool) read(from, end uint64, maxBytes int) (first uint64, recs [][]byt
 			return 0, nil, fmt.Errorf("spool read %d: %w", i, err)
 		}
 		rec, ok := unframe(entry)
+		if ok && len(rec) == 0 {
+			// A tombstone: a record lost to corruption, reported when the
+			// spool was opened.
+			if len(recs) > 0 {
+				break
+			}
+			first = i + 1
+			continue
+		}
 		if !ok {
 			if len(recs) > 0 {
 				break

@@ -351,6 +351,8 @@ func TestTornTailIsCut(t *testing.T) {
 			}
 			_, recs := available(t, s, s.FirstIndex())
 			require.Equal(t, want, seqs(t, recs))
+			require.Empty(t, quarantined(t, dir), "a torn tail is not corruption")
+			require.Empty(t, s.Damage())
 
 			// The log goes on after the cut, across restarts.
 			appendSeqs(t, s, 100, 102, 300)
@@ -371,7 +373,10 @@ func appendToFile(t *testing.T, path string, b []byte) {
 	require.NoError(t, f.Close())
 }
 
-func TestCorruptRecordIsSkippedAndCounted(t *testing.T) {
+// A record that fails its checksum where the framing is intact is found
+// when the spool opens: reported and quarantined, and the records after it
+// are kept.
+func TestCorruptRecordIsReportedAtOpen(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, Options{Dir: dir})
 	for i := 0; i < 5; i++ {
@@ -390,14 +395,39 @@ func TestCorruptRecordIsSkippedAndCounted(t *testing.T) {
 
 	s = openT(t, Options{Dir: dir})
 	defer s.Close()
+	_, recs := available(t, s, s.FirstIndex())
+	require.Equal(t, []int{0, 1, 3, 4}, seqs(t, recs))
+	require.Equal(t, 1.0, testutil.ToFloat64(s.m.quarantined))
+	require.NotEmpty(t, s.Damage())
+}
+
+// A record that goes bad after the spool opened is skipped and counted
+// when it is read.
+func TestCorruptRecordIsSkippedAndCounted(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, Options{Dir: dir, SegmentBytes: 1024})
+	for i := 0; i < 20; i++ {
+		appendSeqs(t, s, i, i+1, 100)
+	}
+	// Segment 0 is not the last one: once tidwall/wal's cache is cleared, a
+	// read goes to the file.
+	path := segmentPaths(t, dir)[0]
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	i := bytes.Index(data, mkRec(2, 100))
+	require.Positive(t, i)
+	data[i+20] ^= 0xff
+	require.NoError(t, os.WriteFile(path, data, 0o640))
+	require.NoError(t, s.wal.ClearCache())
+	defer s.Close()
 	first, recs, err := s.Next(context.Background(), 1, 0, 0)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), first)
 	require.Equal(t, []int{0, 1}, seqs(t, recs), "a batch stops before a corrupt record")
-	first, recs, err = s.Next(context.Background(), 3, 0, 0)
+	first, recs, err = s.Next(context.Background(), 3, 4, 0)
 	require.NoError(t, err)
 	require.Equal(t, uint64(4), first, "the corrupt record is skipped")
-	require.Equal(t, []int{3, 4}, seqs(t, recs))
+	require.Equal(t, []int{3, 4, 5}, seqs(t, recs))
 	require.Equal(t, 1.0, testutil.ToFloat64(s.m.corrupt))
 }
 
@@ -533,4 +563,20 @@ func TestConcurrentAppendAndDrain(t *testing.T) {
 	require.Equal(t, span(0, total), got)
 	n, b := s.Depth()
 	require.Equal(t, [2]int64{0, 0}, [2]int64{n, b})
+}
+
+// A batch larger than the whole quota used to be refused forever, so
+// ingest, which retries the same batch, never acked again even once
+// InfluxDB had drained the spool. An empty spool takes any batch.
+func TestBatchOverQuotaFitsAnEmptySpool(t *testing.T) {
+	s := openT(t, Options{Dir: t.TempDir(), MaxBytes: recBytes(0, 5, 1000)})
+	defer s.Close()
+	var big [][]byte
+	for i := range 8 {
+		big = append(big, mkRec(i, 1000))
+	}
+	require.NoError(t, s.Append(big), "an empty spool takes a batch over the quota")
+	require.ErrorIs(t, s.Append(big), ErrFull, "a spool holding unwritten records refuses it")
+	require.NoError(t, s.Trim(9))
+	require.NoError(t, s.Append(big), "once drained, the batch fits again")
 }
