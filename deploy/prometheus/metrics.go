@@ -52,6 +52,8 @@ var Metrics = []string{
 	"chargeguard_ports_latched",
 	"chargeguard_piles_offline", // {site}
 	"chargeguard_piles_online",
+	"chargeguard_engine_telemetry_set_aside_total", // {outcome}
+	"chargeguard_engine_pile_clock_distrusted_total",
 	"chargeguard_alerting_persist_failures_total",
 	"chargeguard_alerting_persist_last_success_timestamp_seconds",
 	"chargeguard_alerting_persist_last_failure_timestamp_seconds",
