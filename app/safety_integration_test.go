@@ -163,14 +163,18 @@ func (w *webhook) has(alertname, status string) bool {
 	return false
 }
 
-// hasAt reports whether a firing alert of that name for that site and pile
-// reached the webhook.
-func (w *webhook) hasAt(alertname, site, pile string) bool {
+// firingBefore reports whether a firing alert of that name for that site
+// and pile, which started before t, reached the webhook.
+func (w *webhook) firingBefore(alertname, site, pile string, t time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, a := range w.alerts {
 		labels, _ := a["labels"].(map[string]any)
-		if labels["alertname"] == alertname && labels["site"] == site && labels["pile"] == pile && a["status"] == "firing" {
+		if labels["alertname"] != alertname || labels["site"] != site || labels["pile"] != pile || a["status"] != "firing" {
+			continue
+		}
+		s, _ := a["startsAt"].(string)
+		if at, err := time.Parse(time.RFC3339Nano, s); err == nil && at.Before(t) {
 			return true
 		}
 	}

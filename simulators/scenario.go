@@ -246,6 +246,10 @@ type Result struct {
 	Mets     []Met
 	Stats    Stats
 	Wall     time.Duration
+	// Ended is the wall time the simulation stopped, before the piles
+	// published their deaths on the clean stop: anything a backend did
+	// before it was caused by the scenario, not by the end of the run.
+	Ended time.Time
 }
 
 // Passed reports whether every expectation held.
@@ -290,6 +294,7 @@ func RunScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zer
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, ctx.Err())
 	}
 	res.Wall = time.Since(start)
+	res.Ended = r.loopEnd()
 	res.Commands = r.Commands()
 	res.Mets = r.Mets()
 	res.Stats = r.Stats()
