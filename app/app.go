@@ -354,7 +354,7 @@ func (a *App) Run(ctx context.Context) error {
 // without forgetting any state (SIGHUP and the API call it).
 func (a *App) Reload(ctx context.Context) error {
 	if a.opts.ConfigPath == "" {
-		return errors.New("reload: chargeguard was started without --config; nothing to re-read")
+		return fmt.Errorf("reload: chargeguard was started without --config; nothing to re-read: %w", errors.ErrUnsupported)
 	}
 	cfg, err := config.Load(a.opts.ConfigPath)
 	if err != nil {
@@ -374,10 +374,15 @@ type guard struct {
 }
 
 func (g guard) Reload(ctx context.Context) error {
-	if err := g.app.Reload(ctx); err != nil {
+	err := g.app.Reload(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errors.ErrUnsupported): // no --config: 501, not a rules problem
+		return err
+	default:
 		return fmt.Errorf("%w: %w", api.ErrInvalidRules, err)
 	}
-	return nil
 }
 
 // Guard is the safety service, for the operator API and tests.

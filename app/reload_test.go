@@ -107,3 +107,15 @@ func TestReloadRulesFromConfigFile(t *testing.T) {
 	require.Eventually(t, func() bool { return pile.closedFor(3, "overheat") },
 		10*time.Second, 20*time.Millisecond, "72 °C did not close the port after the limit was reloaded to 60 °C")
 }
+
+// Without --config there is nothing to re-read: the API says so with 501
+// unsupported, as docs/api.md promises, not 422 invalid_rules.
+func TestReloadWithoutConfigFileIsUnsupported(t *testing.T) {
+	cfg := config.Default()
+	cfg.API.Tokens = []config.APIToken{{Name: "alice", Token: "operator-token-0123456789", Role: "operator"}}
+	cg := startForReload(t, &cfg, "")
+	code, body := postJSON(t, "http://"+cg.app.HTTPAddr()+"/api/v1/reload")
+	require.Equal(t, http.StatusNotImplemented, code, "%v", body)
+	require.Equal(t, "unsupported", body["reason"])
+	require.Contains(t, body["detail"], "--config")
+}
