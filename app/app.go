@@ -342,12 +342,22 @@ func (a *App) Run(ctx context.Context) error {
 	case <-failed:
 	}
 	a.log.Info().Msg("stopping")
+	stopping := time.Now()
 	for i := len(started) - 1; i >= 0; i-- {
 		started[i].stop()
 		<-started[i].done
 	}
 	a.closeAll()
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	// The last line says the stop is complete, so an operator reading the
+	// log knows the spool and the safety state were closed.
+	took := time.Since(stopping).Round(time.Millisecond).String()
+	if err != nil {
+		a.log.Error().Err(err).Str("took", took).Msg("stopped after a failure")
+	} else {
+		a.log.Info().Str("took", took).Msg("stopped")
+	}
+	return err
 }
 
 // Reload re-reads the rules from the configuration file and applies them

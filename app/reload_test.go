@@ -1,15 +1,21 @@
 package app_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chargeguard/chargeguard/app"
@@ -118,4 +124,50 @@ func TestReloadWithoutConfigFileIsUnsupported(t *testing.T) {
 	require.Equal(t, http.StatusNotImplemented, code, "%v", body)
 	require.Equal(t, "unsupported", body["reason"])
 	require.Contains(t, body["detail"], "--config")
+}
+
+// The last line chargeguard logs on a clean stop says it has stopped (the
+// spool and the safety state are closed), after "stopping".
+func TestStopLogsStoppedLast(t *testing.T) {
+	cfg := config.Default()
+	cfg.MQTT.URL = ""
+	cfg.MQTT.Listen = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	cfg.Influx.URL = fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t))
+	cfg.DataDir = t.TempDir()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	var logs syncBuffer
+	a, err := app.New(cfg, app.Options{Logger: zerolog.New(&logs), Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	waitReady(t, "http://"+a.HTTPAddr())
+	cancel()
+	require.NoError(t, <-done)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	var last struct{ Level, Message, Took string }
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+	require.Equal(t, "stopped", last.Message, logs.String())
+	require.Equal(t, "info", last.Level)
+	_, err = time.ParseDuration(last.Took)
+	require.NoError(t, err)
+	require.Contains(t, logs.String(), `"message":"stopping"`)
+}
+
+// syncBuffer is a bytes.Buffer safe for the app's and the test's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
