@@ -99,8 +99,9 @@ func TestReloadRulesFromConfigFile(t *testing.T) {
 	code, body := postJSON(t, reload)
 	require.Equal(t, http.StatusUnprocessableEntity, code)
 	require.Equal(t, "invalid_rules", body["reason"])
-	require.Contains(t, body["detail"], path)
-	require.Contains(t, body["detail"], "overheat_c")
+	// docs/api.md quotes this message.
+	require.Equal(t, "the new rules are invalid; the old rules stay: reload: config "+path+
+		": alerting.rules: rules.defaults.overheat_c: must be above warn_c (65)", body["detail"])
 	pile.send(telemetry.StateCharging, 2, 72)
 	pile.fence(5)
 	require.False(t, pile.closedFor(3, "overheat"), "72 °C closed the port: the refused reload changed the rules")
@@ -123,7 +124,8 @@ func TestReloadWithoutConfigFileIsUnsupported(t *testing.T) {
 	code, body := postJSON(t, "http://"+cg.app.HTTPAddr()+"/api/v1/reload")
 	require.Equal(t, http.StatusNotImplemented, code, "%v", body)
 	require.Equal(t, "unsupported", body["reason"])
-	require.Contains(t, body["detail"], "--config")
+	// docs/api.md quotes this message.
+	require.Equal(t, "this chargeguard does not support this operation (reload: chargeguard was started without --config; nothing to re-read: unsupported operation)", body["detail"])
 }
 
 // The last line chargeguard logs on a clean stop says it has stopped (the
