@@ -97,11 +97,13 @@ func TestConnectsToMosquittoOverSSL(t *testing.T) {
 	}
 
 	// Without the CA: chargeguard refuses the broker's certificate (the
-	// broker sees the TLS alert) and is not ready. (It does not log the
-	// failed attempts itself: paho retries the first connect silently.)
-	untrusted, _ := run(filepath.Join(t.TempDir(), "none.crt"))
+	// broker sees the TLS alert), says why in its log, and is not ready.
+	untrusted, logs := run(filepath.Join(t.TempDir(), "none.crt"))
 	require.Eventually(t, func() bool { return strings.Contains(mosqLog.String(), "bad certificate") },
 		20*time.Second, 50*time.Millisecond, "chargeguard did not reject the broker's certificate")
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "MQTT connect failed; retrying") && strings.Contains(logs.String(), "certificate")
+	}, 20*time.Second, 50*time.Millisecond, "the failed connection was not logged with its reason")
 	require.Equal(t, http.StatusServiceUnavailable, readyz(untrusted), "ready with a broker it cannot verify")
 
 	// With the CA: ready, and the safety path works over TLS.
