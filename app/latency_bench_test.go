@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +75,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 		b.Run(load.name, func(b *testing.B) {
 			mosq := testenv.Mosquitto(b)
 			influx := testenv.Influx(b)
-			startChargeguardProcess(b, mosq.URL, influx)
+			cg := startChargeguardProcess(b, mosq.URL, influx)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
@@ -158,7 +159,8 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 						lat = append(lat, r.at.Sub(start))
 						break wait
 					case <-timeout:
-						b.Fatalf("probe %d: no close command within 10 s", i)
+						b.Fatalf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); chargeguard:\n%s",
+							i, stale, dropped.Load(), engineMetrics(cg))
 					}
 				}
 				tok.Wait()
@@ -177,4 +179,32 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			}
 		})
 	}
+}
+
+// engineMetrics is what chargeguard's /metrics says about the path from a
+// message to a command, for a benchmark that timed out waiting for one.
+func engineMetrics(cmd *exec.Cmd) string {
+	addr := ""
+	for i, a := range cmd.Args {
+		if a == "--http-addr" && i+1 < len(cmd.Args) {
+			addr = cmd.Args[i+1]
+		}
+	}
+	resp, err := httpClient.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		for _, name := range []string{"chargeguard_alerting_queue_length", "chargeguard_alerting_queue_full_total",
+			"chargeguard_commands_sent_total", "chargeguard_ingest_received_total", "chargeguard_ingest_acked_total",
+			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum"} {
+			if strings.HasPrefix(l, name) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
