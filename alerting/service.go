@@ -397,7 +397,7 @@ func (s *Service) alert(a Alert, firing bool) {
 		}
 	}
 	ev.Str("alertname", a.Name.String()).Str("severity", string(a.Severity)).Str("site", a.Site).
-		Str("pile", a.Pile).Int("port", a.Port).Float64("value", a.Value).Str("state", state).Msg(a.Summary)
+		Str("pile", a.Pile).Int("port", a.Port).Float64("value", asReading(a.Value)).Str("state", state).Msg(a.Summary)
 	if s.o.Notifier != nil {
 		if firing {
 			s.o.Notifier.Fire(s.notifyAlert(a))
@@ -701,4 +701,15 @@ func (s *Service) Reload(ctx context.Context, r Rules) error {
 		s.log.Info().Msg("rules reloaded")
 	}
 	return rerr
+}
+
+// asReading rounds an alert's value to a reading's precision (seven
+// significant digits, as the engine keeps readings in float32), so a log
+// line shows 30.1 and not the 30.099999999999998 of the subtraction behind it.
+func asReading(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 7, 64), 64)
+	return f
 }

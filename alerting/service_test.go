@@ -221,8 +221,12 @@ func TestServicePersistsChargingPiles(t *testing.T) {
 	now := func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
 	s, stop := runService(t, ServiceOptions{StatePath: state, Publisher: k, Notifier: k, TickInterval: time.Millisecond, Now: now})
 	s.Observe(telemetryMsg(1, clock, 40))
-	_, err := s.Ports(context.Background(), PortFilter{})
-	require.NoError(t, err)
+	// Readers read the published view: once it shows the port, the engine
+	// has taken the message.
+	require.Eventually(t, func() bool {
+		ports, err := s.Ports(context.Background(), PortFilter{State: "charging"})
+		return err == nil && len(ports) == 1
+	}, 5*time.Second, time.Millisecond)
 	stop()
 	b, err := os.ReadFile(state)
 	require.NoError(t, err)

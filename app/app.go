@@ -453,19 +453,29 @@ func (a *App) Run(ctx context.Context) error {
 	case <-failed:
 	}
 	a.log.Info().Msg("stopping")
+	stopping := time.Now()
 	for i := len(started) - 1; i >= 0; i-- {
 		started[i].stop()
 		<-started[i].done
 	}
 	a.closeAll()
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	// The last line says the stop is complete, so an operator reading the
+	// log knows the spool and the safety state were closed.
+	took := time.Since(stopping).Round(time.Millisecond).String()
+	if err != nil {
+		a.log.Error().Err(err).Str("took", took).Msg("stopped after a failure")
+	} else {
+		a.log.Info().Str("took", took).Msg("stopped")
+	}
+	return err
 }
 
 // Reload re-reads the rules from the configuration file and applies them
 // without forgetting any state (SIGHUP and the API call it).
 func (a *App) Reload(ctx context.Context) error {
 	if a.opts.ConfigPath == "" {
-		return errors.New("reload: chargeguard was started without --config; nothing to re-read")
+		return fmt.Errorf("reload: chargeguard was started without --config; nothing to re-read: %w", errors.ErrUnsupported)
 	}
 	cfg, err := config.Load(a.opts.ConfigPath)
 	if err != nil {
@@ -485,10 +495,15 @@ type guard struct {
 }
 
 func (g guard) Reload(ctx context.Context) error {
-	if err := g.app.Reload(ctx); err != nil {
+	err := g.app.Reload(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errors.ErrUnsupported): // no --config: 501, not a rules problem
+		return err
+	default:
 		return fmt.Errorf("%w: %w", api.ErrInvalidRules, err)
 	}
-	return nil
 }
 
 // Guard is the safety service, for the operator API and tests.

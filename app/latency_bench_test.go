@@ -3,11 +3,14 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,7 +62,7 @@ func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.Inf
 // probe pile (a latched port is never closed twice). Reported: p50 and p99
 // in milliseconds.
 //
-//	go test -run '^$' -bench DetectionToCommand -benchtime 300x ./app
+//	go test -run '^$' -bench DetectionToCommand -benchtime 500x ./app
 func BenchmarkDetectionToCommand(b *testing.B) {
 	for _, load := range []struct {
 		name  string
@@ -72,7 +75,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 		b.Run(load.name, func(b *testing.B) {
 			mosq := testenv.Mosquitto(b)
 			influx := testenv.Influx(b)
-			startChargeguardProcess(b, mosq.URL, influx)
+			cg := startChargeguardProcess(b, mosq.URL, influx)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
@@ -101,30 +104,64 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			require.True(b, tok.WaitTimeout(10*time.Second))
 			require.NoError(b, tok.Error())
 			defer probe.Disconnect(100)
-			got := make(chan time.Time, 1)
-			tok = probe.Subscribe("chargers/probe/+/cmd", 1, func(_ paho.Client, _ paho.Message) {
+			// Every command the probe piles get is acked at once (an
+			// unacked close is resent, and a resend must not be taken for
+			// a later probe's answer) and handed over with its topic and
+			// id; the loop takes only the first close on its own probe's
+			// topic.
+			type received struct {
+				topic string
+				cmd   telemetry.Command
+				at    time.Time
+			}
+			got := make(chan received, 1024)
+			var dropped atomic.Int64
+			tok = probe.Subscribe("chargers/probe/+/cmd", 1, func(c paho.Client, m paho.Message) {
+				at := time.Now()
+				msg, err := telemetry.DecodeTopic("chargers", m.Topic(), m.Payload(), at)
+				if err != nil || msg.Command == nil {
+					b.Errorf("probe got a bad command on %s: %v", m.Topic(), err)
+					return
+				}
+				ack, _ := telemetry.Encode(&telemetry.Ack{ID: msg.Command.ID, TS: at.UnixMilli(), Port: msg.Command.Port, OK: true, State: telemetry.StateClosed})
+				c.Publish(strings.TrimSuffix(m.Topic(), "/cmd")+"/ack", 1, false, ack) // not waited on: this is paho's delivery goroutine
 				select {
-				case got <- time.Now():
+				case got <- received{topic: m.Topic(), cmd: *msg.Command, at: at}:
 				default:
+					dropped.Add(1)
 				}
 			})
 			require.True(b, tok.WaitTimeout(10*time.Second))
 			require.NoError(b, tok.Error())
 
 			lat := make([]time.Duration, 0, b.N)
+			var stale int
+			seen := map[string]bool{} // command ids already answered: a resend keeps its id
 			b.ResetTimer()
 			for i := range b.N {
 				tm := telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: 1, AmbientC: telemetry.F(30),
 					Ports: []telemetry.PortSample{{N: 1, State: telemetry.StateCharging, A: telemetry.F(2), W: telemetry.F(440), TempC: telemetry.F(75)}}}
 				payload, err := telemetry.Encode(&tm)
 				require.NoError(b, err)
+				pile := fmt.Sprintf("chargers/probe/p%d", i)
 				start := time.Now()
-				tok := probe.Publish(fmt.Sprintf("chargers/probe/p%d/telemetry", i), 1, false, payload)
-				select {
-				case at := <-got:
-					lat = append(lat, at.Sub(start))
-				case <-time.After(10 * time.Second):
-					b.Fatalf("probe %d: no close command within 10 s", i)
+				tok := probe.Publish(pile+"/telemetry", 1, false, payload)
+				timeout := time.After(10 * time.Second)
+			wait:
+				for {
+					select {
+					case r := <-got:
+						if r.topic != pile+"/cmd" || seen[r.cmd.ID] || r.cmd.Action != telemetry.ActionClose || r.cmd.Port != 1 {
+							stale++ // an earlier probe's resend, or not a close of this probe's port
+							continue
+						}
+						seen[r.cmd.ID] = true
+						lat = append(lat, r.at.Sub(start))
+						break wait
+					case <-timeout:
+						b.Fatalf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); chargeguard:\n%s",
+							i, stale, dropped.Load(), engineMetrics(cg))
+					}
 				}
 				tok.Wait()
 			}
@@ -137,6 +174,37 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			b.ReportMetric(q(0.99), "p99_ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
 			b.ReportMetric(0, "ns/op")
+			if stale > 0 || dropped.Load() > 0 {
+				b.Logf("%d commands were not the awaited close (resends or other ports), %d dropped", stale, dropped.Load())
+			}
 		})
 	}
+}
+
+// engineMetrics is what chargeguard's /metrics says about the path from a
+// message to a command, for a benchmark that timed out waiting for one.
+func engineMetrics(cmd *exec.Cmd) string {
+	addr := ""
+	for i, a := range cmd.Args {
+		if a == "--http-addr" && i+1 < len(cmd.Args) {
+			addr = cmd.Args[i+1]
+		}
+	}
+	resp, err := httpClient.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		for _, name := range []string{"chargeguard_alerting_queue_length", "chargeguard_alerting_queue_full_total",
+			"chargeguard_commands_sent_total", "chargeguard_ingest_received_total", "chargeguard_ingest_acked_total",
+			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum"} {
+			if strings.HasPrefix(l, name) {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -30,7 +30,8 @@ type testPile struct {
 	mu         sync.Mutex
 	cmds       []telemetry.Command
 	seq        uint32
-	ackClosed  bool // ack closes with ok (false: never ack)
+	ackClosed  bool                 // ack closes with ok (false: never ack)
+	port3      telemetry.PortSample // port 3 as last sent
 }
 
 func newTestPile(t *testing.T, brokerURL, site, pile string) *testPile {
@@ -78,12 +79,54 @@ func (p *testPile) send(state telemetry.PortState, a, temp float64) {
 		s := telemetry.PortSample{N: n, State: telemetry.StateIdle, A: telemetry.F(0), W: telemetry.F(0), TempC: telemetry.F(25)}
 		if n == 3 {
 			s = telemetry.PortSample{N: 3, State: state, A: telemetry.F(a), W: telemetry.F(a * 220), TempC: telemetry.F(temp)}
+			p.port3 = s
 		}
 		tm.Ports = append(tm.Ports, s)
 	}
 	b, err := telemetry.Encode(&tm)
 	require.NoError(p.t, err)
 	publishRaw(p.t, p.cl, "chargers/"+p.site+"/"+p.pile+"/telemetry", b)
+}
+
+// fence proves that chargeguard has acted on everything the pile sent
+// before it: it publishes port 3 as last sent and port n overheating,
+// and waits for port n's close. The pile's messages are evaluated in order
+// and its commands arrive in the order they were published, so any command
+// an earlier message caused has reached the pile by then. Port n stays
+// latched.
+func (p *testPile) fence(n int) {
+	p.t.Helper()
+	p.seq++
+	tm := telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: p.seq, AmbientC: telemetry.F(25), Smoke: telemetry.B(false), LeakMA: telemetry.F(1)}
+	for k := 1; k <= 10; k++ {
+		s := telemetry.PortSample{N: k, State: telemetry.StateIdle, A: telemetry.F(0), W: telemetry.F(0), TempC: telemetry.F(25)}
+		switch k {
+		case 3:
+			s = p.port3
+		case n:
+			s = telemetry.PortSample{N: n, State: telemetry.StateCharging, A: telemetry.F(2), W: telemetry.F(440), TempC: telemetry.F(80)}
+		}
+		tm.Ports = append(tm.Ports, s)
+	}
+	b, err := telemetry.Encode(&tm)
+	require.NoError(p.t, err)
+	publishRaw(p.t, p.cl, "chargers/"+p.site+"/"+p.pile+"/telemetry", b)
+	require.Eventually(p.t, func() bool {
+		for _, c := range p.commands() {
+			if c.Action == telemetry.ActionClose && c.Port == n {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 10*time.Millisecond, "the fence on port %d never got its close", n)
+}
+
+// noOpen fails if the pile was ever told to open a port.
+func (p *testPile) noOpen() {
+	p.t.Helper()
+	for _, c := range p.commands() {
+		require.NotEqual(p.t, telemetry.ActionOpen, c.Action, "the service reopened a latched port by itself: %+v", c)
+	}
 }
 
 // webhook is an Alertmanager webhook receiver.
@@ -122,14 +165,18 @@ func (w *webhook) has(alertname, status string) bool {
 	return false
 }
 
-// hasAt reports whether a firing alert of that name for that site and pile
-// reached the webhook.
-func (w *webhook) hasAt(alertname, site, pile string) bool {
+// firingBefore reports whether a firing alert of that name for that site
+// and pile, which started before t, reached the webhook.
+func (w *webhook) firingBefore(alertname, site, pile string, t time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, a := range w.alerts {
 		labels, _ := a["labels"].(map[string]any)
-		if labels["alertname"] == alertname && labels["site"] == site && labels["pile"] == pile && a["status"] == "firing" {
+		if labels["alertname"] != alertname || labels["site"] != site || labels["pile"] != pile || a["status"] != "firing" {
+			continue
+		}
+		s, _ := a["startsAt"].(string)
+		if at, err := time.Parse(time.RFC3339Nano, s); err == nil && at.Before(t) {
 			return true
 		}
 	}
@@ -191,6 +238,8 @@ func TestOverheatCutEndToEnd(t *testing.T) {
 	for range 5 {
 		pile.send(telemetry.StateClosed, 0, 40)
 	}
+	pile.fence(5)
+	pile.noOpen()
 	require.Eventually(t, func() bool {
 		return influx.CountField(t, "alert", "port") >= 1 && influx.CountField(t, "audit", "port") >= 2
 	}, 30*time.Second, 100*time.Millisecond, "alert and audit never reached InfluxDB")
@@ -201,12 +250,14 @@ func TestOverheatCutEndToEnd(t *testing.T) {
 	cg2 := start(t, cfg, app.Options{})
 	ports, err := cg2.app.Guard().Ports(context.Background(), alerting.PortFilter{Site: "s1", Pile: "p1", State: alerting.ControlLatched})
 	require.NoError(t, err)
-	require.Len(t, ports, 1)
-	require.Equal(t, 3, ports[0].Port)
-	pile.send(telemetry.StateClosed, 0, 30)
-	for _, c := range pile.commands() {
-		require.NotEqual(t, telemetry.ActionOpen, c.Action, "the service reopened a latched port by itself")
+	var latched []int
+	for _, ps := range ports {
+		latched = append(latched, ps.Port)
 	}
+	require.ElementsMatch(t, []int{3, 5}, latched, "port 3 (the overheat) and port 5 (the fence) stay latched")
+	pile.send(telemetry.StateClosed, 0, 30)
+	pile.fence(6)
+	pile.noOpen()
 
 	// Only an authenticated operator reopens it.
 	reset := "http://" + cg2.app.HTTPAddr() + "/api/v1/ports/s1/p1/3/reset"

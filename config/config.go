@@ -258,7 +258,7 @@ func Parse(b []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return explainUnknownKeys(err)
 	}
 	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/telemetry"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -193,4 +196,37 @@ func TestAPIExposure(t *testing.T) {
 			require.ErrorContains(t, err, tc.detail)
 		})
 	}
+}
+
+// A mistyped key is refused with the keys its section does take.
+func TestUnknownKeyListsTheSectionsKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("alerting:\n  rules:\n    defaults:\n      overheat_cc: 65\nhttp:\n  adress: 127.0.0.1:1\n"), 0o600))
+	_, err := Load(path)
+	require.Error(t, err)
+	msg := err.Error()
+	require.Contains(t, msg, path)
+	require.Contains(t, msg, `line 4: unknown key "overheat_cc"; this section takes: `)
+	require.Contains(t, msg, "overheat_c, ")
+	require.Contains(t, msg, "warn_c")
+	require.Contains(t, msg, `line 6: unknown key "adress"; this section takes: addr`)
+}
+
+// The shipped example loads, shows every default rule with its real value,
+// and its kind and site overrides apply.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../deploy/chargeguard.example.yaml")
+	require.NoError(t, err)
+	cfg := Default()
+	require.NoError(t, Parse(b, &cfg))
+	require.Equal(t, alerting.DefaultRules().Defaults, cfg.Alerting.Rules.Defaults,
+		"the example's alerting.rules.defaults are the built-in defaults")
+	require.NoError(t, cfg.Alerting.Rules.Validate())
+	openAir := cfg.Alerting.Rules.Resolve("any", telemetry.SiteOpenAir)
+	require.Equal(t, 75.0, openAir.OverheatC)
+	shed := cfg.Alerting.Rules.Resolve("chunbo-nanyuan", telemetry.SiteResidential)
+	require.Equal(t, 65.0, shed.OverheatC)
+	require.Equal(t, 8.0, shed.RiseCPerMin)
+	require.Equal(t, 55.0, shed.WarnC)
+	require.Len(t, cfg.API.Tokens, 2)
 }

@@ -242,6 +242,7 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 			in.m.connected.WithLabelValues(session).Set(1)
 			log.Info().Str("broker", redactURL(in.o.BrokerURL)).Str("filter", filter).Msg("MQTT connected and subscribed")
 		}).
+		SetConnectionNotificationHandler(connectFailureLogger(log, in.o.BrokerURL)).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			connected.Store(false)
 			in.m.connected.WithLabelValues(session).Set(0)
@@ -422,4 +423,33 @@ func redactURL(s string) string {
 		}
 	}
 	return s
+}
+
+// connectFailureLogger logs failed connection attempts, which paho
+// otherwise retries in silence (a wrong address, a refused password, a
+// broker certificate that does not verify): the first of a kind at once,
+// then at most one line per 30 s while the same error repeats.
+func connectFailureLogger(log zerolog.Logger, broker string) paho.ConnectionNotificationHandler {
+	var (
+		mu     sync.Mutex
+		last   string
+		logged time.Time
+		n      int
+	)
+	return func(_ paho.Client, cn paho.ConnectionNotification) {
+		f, ok := cn.(paho.ConnectionNotificationFailed)
+		if !ok || f.Reason == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		msg := f.Reason.Error()
+		if msg == last && time.Since(logged) < 30*time.Second {
+			return
+		}
+		log.Error().Str("broker", redactURL(broker)).Str("error", msg).Int("attempts", n).
+			Msg("MQTT connect failed; retrying")
+		last, logged, n = msg, time.Now(), 0
+	}
 }

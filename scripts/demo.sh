@@ -7,7 +7,9 @@
 #     metrics on http://127.0.0.1:9466/metrics
 #   pilesim publishing the fleet simulators/fleets/changhe.yaml
 #
-# Ctrl-C stops everything it started. Data stays in .cache/ between runs.
+# Ctrl-C stops everything it started (the simulators, then chargeguard, then
+# InfluxDB, so the last writes land) and exits 0. Data stays in .cache/
+# between runs; each run's logs replace the previous run's (kept as *.log.1).
 #
 # Environment:
 #   DEMO_SECONDS=N         stop by itself after N seconds (CI smoke test)
@@ -57,6 +59,11 @@ port_busy "$HTTP_PORT" && die "port $HTTP_PORT (chargeguard HTTP) is in use; set
 command -v go >/dev/null 2>&1 || die "go is not on PATH (expected /usr/local/go/bin/go)"
 
 mkdir -p "$LOGS" "$STATE/demo"
+# This run's logs only: the summary greps them, and must not show an earlier
+# run's cut.
+for f in "$LOGS"/*.log; do
+	[ -e "$f" ] && mv -f "$f" "$f.1"
+done
 
 # --- stop what we started, and only that, by PID ------------------------------
 
@@ -88,7 +95,10 @@ cleanup() {
 	done
 }
 trap cleanup EXIT
-trap 'exit 130' INT
+# Ctrl-C is how the demo is meant to end: a clean stop, status 0. The
+# children run in sessions of their own (setsid, below), so the terminal's
+# SIGINT reaches only this script, and cleanup stops them in order.
+trap 'exit 0' INT
 trap 'exit 143' TERM
 
 started() {
@@ -133,7 +143,7 @@ else
 		INFLUXDB_META_DIR=$STATE/influx/meta \
 		INFLUXDB_DATA_DIR=$STATE/influx/data \
 		INFLUXDB_DATA_WAL_DIR=$STATE/influx/wal \
-		"$BIN/influxd" run -config deploy/influxdb/influxdb.conf >>"$LOGS/influxd.log" 2>&1 &
+		setsid "$BIN/influxd" run -config deploy/influxdb/influxdb.conf >>"$LOGS/influxd.log" 2>&1 &
 	started $! influxd
 	wait_http "$INFLUX_URL/ping" 204 60 influxd "${pids[-1]}"
 fi
@@ -148,9 +158,24 @@ say "InfluxDB ready at $INFLUX_URL, database $DATABASE"
 say "building ./cmd/... into $BIN"
 go build -o "$BIN/" ./cmd/...
 
+# An operator token, new on every run, so the reset and ack flows can be
+# tried; it is only in this file (mode 600) and on the screen.
+TOKEN=demo-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+CONFIG=$STATE/demo/chargeguard.yaml
+(
+	umask 077
+	cat >"$CONFIG" <<EOF
+# Written by scripts/demo.sh on every run.
+api:
+  tokens:
+    - {name: demo-operator, token: "$TOKEN", role: operator}
+EOF
+)
+
 # An empty --mqtt-url makes chargeguard run its embedded broker on
 # --mqtt-listen, so the demo needs no Mosquitto.
-"$BIN/chargeguard" \
+setsid "$BIN/chargeguard" \
+	--config "$CONFIG" \
 	--influx-url "$INFLUX_URL" \
 	--influx-bucket "$BUCKET" \
 	--data-dir "$STATE/demo" \
@@ -165,14 +190,16 @@ for _ in $(seq 1 100); do
 done
 port_busy "$MQTT_PORT" || die "chargeguard's broker does not listen on 127.0.0.1:$MQTT_PORT; see $LOGS/chargeguard.log"
 
-"$BIN/pilesim" --broker "tcp://127.0.0.1:$MQTT_PORT" --fleet "$FLEET" >>"$LOGS/pilesim.log" 2>&1 &
+setsid "$BIN/pilesim" --broker "tcp://127.0.0.1:$MQTT_PORT" --fleet "$FLEET" >>"$LOGS/pilesim.log" 2>&1 &
 started $! pilesim
 
 # The injected fault: a loose plug overheats port 3 of a demonstration pile
 # (simulators/demo/overheat.yaml, 10x speed, about 75 s). chargeguard must
 # cut the port, page on-call (the log receiver here: no Alertmanager is
-# configured), and keep the port latched.
-"$BIN/pilesim" run simulators/demo/overheat.yaml --broker "tcp://127.0.0.1:$MQTT_PORT" >>"$LOGS/overheat.log" 2>&1 &
+# configured), and keep the port latched. --hold keeps the demo pile online
+# after the scenario, as a real pile would stay, so that it can be reset;
+# the result line (PASS or FAIL) marks the end of the scenario.
+setsid "$BIN/pilesim" run --hold simulators/demo/overheat.yaml --broker "tcp://127.0.0.1:$MQTT_PORT" >>"$LOGS/overheat.log" 2>&1 &
 OVERHEAT_PID=$!
 say "started the overheat demo (pid $OVERHEAT_PID): port 3 of demo-shed/p01 heats up over the next minute"
 
@@ -183,12 +210,26 @@ chargeguard is watching the fleet in $FLEET.
   metrics:      curl -s http://127.0.0.1:$HTTP_PORT/metrics | grep ^chargeguard_
   logs:         tail -f $LOGS/chargeguard.log $LOGS/pilesim.log
   MQTT traffic: mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'chargers/#' -v
-  latched:      curl -s 'http://127.0.0.1:$HTTP_PORT/api/v1/ports?state=latched'
-  alerts:       curl -s http://127.0.0.1:$HTTP_PORT/api/v1/alerts
+  latched:      curl -s -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:$HTTP_PORT/api/v1/ports?state=latched'
+  alerts:       curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$HTTP_PORT/api/v1/alerts
   InfluxDB:     curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
                   --data-urlencode "q=SHOW MEASUREMENTS"
                 curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
                   --data-urlencode "q=SELECT count(*) FROM /.*/ WHERE time > now() - 5m"
+
+Operator token for this run (also in $CONFIG):
+
+  export TOKEN=$TOKEN
+
+Once port 3 of demo-shed/p01 has been cut and has cooled, try the operator
+flows (a reset is refused with 409 while the port is still hot):
+
+  ack:          curl -s -X POST -H "Authorization: Bearer \$TOKEN" \\
+                  http://127.0.0.1:$HTTP_PORT/api/v1/alerts/overheat/demo-shed/p01/3/ack
+  reset:        curl -s -X POST -H "Authorization: Bearer \$TOKEN" \\
+                  http://127.0.0.1:$HTTP_PORT/api/v1/ports/demo-shed/p01/3/reset
+  audit:        curl -s -H "Authorization: Bearer \$TOKEN" \\
+                  http://127.0.0.1:$HTTP_PORT/api/v1/ports/demo-shed/p01/3/audit
 
 EOF
 if [ -n "$SECONDS_TO_RUN" ]; then
@@ -202,20 +243,25 @@ fi
 start=$SECONDS
 next_status=$((SECONDS + 15))
 while :; do
-	if [ -n "${OVERHEAT_PID:-}" ] && ! kill -0 "$OVERHEAT_PID" 2>/dev/null; then
-		rc=0
-		wait "$OVERHEAT_PID" || rc=$?
-		OVERHEAT_PID=
-		if [ "$rc" = 0 ]; then
-			say "overheat demo: port 3 of demo-shed/p01 was cut and stays latched:"
-		else
-			say "overheat demo FAILED (status $rc); see $LOGS/overheat.log:"
-			tail -n 20 "$LOGS/overheat.log" >&2 || true
+	if [ -n "${OVERHEAT_PID:-}" ] && [ -z "${OVERHEAT_DONE:-}" ]; then
+		result=$(grep -E '^(PASS|FAIL) ' "$LOGS/overheat.log" | head -n 1 || true)
+		if [ -z "$result" ] && ! kill -0 "$OVERHEAT_PID" 2>/dev/null; then
+			result="FAIL (pilesim run exited)"
 		fi
-		grep -E '"component":"alerting".*("alertname":"overheat"|"audit":"(command|ack)")' "$LOGS/chargeguard.log" |
-			grep demo-shed | head -n 5 || true
-		curl -s "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
-		echo
+		if [ -n "$result" ]; then
+			OVERHEAT_DONE=1
+			case $result in
+			PASS*) say "overheat demo: port 3 of demo-shed/p01 was cut and stays latched; the pile stays online:" ;;
+			*)
+				say "overheat demo FAILED; see $LOGS/overheat.log:"
+				tail -n 20 "$LOGS/overheat.log" >&2 || true
+				;;
+			esac
+			grep -E '"component":"alerting".*("alertname":"overheat"|"audit":"(command|ack)")' "$LOGS/chargeguard.log" |
+				grep demo-shed | head -n 5 || true
+			curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
+			echo
+		fi
 	fi
 	for i in "${!pids[@]}"; do
 		if ! kill -0 "${pids[i]}" 2>/dev/null; then

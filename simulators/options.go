@@ -52,6 +52,11 @@ type Options struct {
 	Weather Weather
 	// Duration, when > 0, ends the run after that much simulated time.
 	Duration time.Duration
+	// AtEnd, when set with Duration, is called (on a goroutine of its own)
+	// once Duration of simulated time has passed, and the run goes on: the
+	// piles stay online, reporting and obeying commands as real piles
+	// would, until ctx is done.
+	AtEnd func()
 	// Logger; default zerolog.Nop().
 	Logger zerolog.Logger
 	// Summary, when set, receives a live summary line every SummaryEvery

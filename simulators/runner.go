@@ -36,8 +36,9 @@ type Runner struct {
 	cmds, closes, opens, badCmds    atomic.Int64
 	started                         atomic.Bool
 
-	mu       sync.Mutex // guards the records, delayed and ended
-	ended    time.Time  // wall time the simulation loop stopped
+	atEnd    sync.WaitGroup // Options.AtEnd running
+	mu       sync.Mutex     // guards the records, delayed and ended
+	ended    time.Time      // wall time the simulation loop stopped
 	commands []CommandRecord
 	mets     []Met
 	delayed  []delayedOut
@@ -185,7 +186,7 @@ func (r *Runner) modelNow() time.Time {
 		return r.o.Start
 	}
 	m := r.clock.model(r.o.Now())
-	if !r.end.IsZero() && m.After(r.end) {
+	if !r.end.IsZero() && m.After(r.end) && r.o.AtEnd == nil {
 		return r.end
 	}
 	return m
@@ -259,7 +260,9 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	r.loop(ctx)
 	r.mu.Lock()
-	r.ended = r.o.Now()
+	if r.ended.IsZero() { // not already set when AtEnd was called
+		r.ended = r.o.Now()
+	}
 	r.mu.Unlock()
 
 	stopSummary()
@@ -272,6 +275,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	close(r.tokens)
 	r.tokMu.Unlock()
 	reaper.Wait()
+	r.atEnd.Wait()
 	if r.o.Summary != nil {
 		fmt.Fprintln(r.o.Summary, r.Stats())
 	}
@@ -296,6 +300,7 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) {
 func (r *Runner) loop(ctx context.Context) {
 	t := time.NewTicker(r.o.Tick)
 	defer t.Stop()
+	held := false // Options.AtEnd was called
 	for {
 		select {
 		case <-ctx.Done():
@@ -305,8 +310,21 @@ func (r *Runner) loop(ctx context.Context) {
 		now := r.o.Now()
 		m := r.clock.model(now)
 		last := false
-		if !r.end.IsZero() && !m.Before(r.end) {
-			m, last = r.end, true
+		if !r.end.IsZero() && !m.Before(r.end) && !held {
+			if r.o.AtEnd == nil {
+				m, last = r.end, true
+			} else {
+				// The scenario is over but the piles live on.
+				held = true
+				r.mu.Lock()
+				r.ended = now
+				r.mu.Unlock()
+				r.atEnd.Add(1)
+				go func() {
+					defer r.atEnd.Done()
+					r.o.AtEnd()
+				}()
+			}
 		}
 		for _, lp := range r.piles {
 			lp.mu.Lock()
@@ -731,4 +749,30 @@ func (c *conn) shutdown() {
 		}
 	}
 	cl.Disconnect(250)
+}
+
+// Reachable reports whether an MQTT client can connect to broker within
+// timeout, retrying every second until then; the error says why not. The
+// piles themselves retry for ever, as real ones do: a command that needs
+// the broker checks it first and gives up with a clear error instead.
+func Reachable(ctx context.Context, broker string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		cl := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).
+			SetClientID(fmt.Sprintf("pilesim-probe-%d", time.Now().UnixNano())).
+			SetConnectTimeout(5 * time.Second).SetConnectRetry(false).SetAutoReconnect(false))
+		err := waitToken(ctx, cl.Connect(), 10*time.Second)
+		if err == nil {
+			cl.Disconnect(0)
+			return nil
+		}
+		if last == nil || ctx.Err() == nil { // keep the broker's reason over our deadline
+			last = err
+		}
+		if !sleepCtx(ctx, time.Second) {
+			return fmt.Errorf("broker %s not reachable within %v: %w", broker, timeout, last)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -246,6 +247,10 @@ type Result struct {
 	Mets     []Met
 	Stats    Stats
 	Wall     time.Duration
+	// Ended is the wall time the simulation stopped, before the piles
+	// published their deaths on the clean stop: anything a backend did
+	// before it was caused by the scenario, not by the end of the run.
+	Ended time.Time
 }
 
 // Passed reports whether every expectation held.
@@ -262,8 +267,47 @@ func (r Result) String() string {
 // expectations. The error is for a run that could not happen (bad options,
 // no broker); failed expectations are in Result.Failures.
 func RunScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zerolog.Logger) (Result, error) {
+	return runScenario(ctx, sc, brokerURL, logger, nil)
+}
+
+// HoldScenario is RunScenario for a demonstration: once the scenario's
+// duration has passed it checks the expectations and hands the result to
+// report, then keeps its piles online (reporting, obeying commands) as
+// real piles would, until ctx is done. Their deaths come only then, so the
+// end of the scenario does not look like piles going offline.
+func HoldScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zerolog.Logger, report func(Result)) error {
+	var reported atomic.Bool
+	_, err := runScenario(ctx, sc, brokerURL, logger, func(res Result) {
+		reported.Store(true)
+		report(res)
+	})
+	if err == nil && !reported.Load() {
+		err = fmt.Errorf("scenario %s: stopped before its end: %w", sc.Name, context.Cause(ctx))
+	}
+	return err
+}
+
+func runScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zerolog.Logger, report func(Result)) (Result, error) {
 	res := Result{Name: sc.Name}
 	o := sc.Options(brokerURL, logger)
+	var r *Runner
+	var obs *statusObserver
+	start := time.Now()
+	result := func() Result {
+		res.Wall = time.Since(start)
+		res.Ended = r.loopEnd()
+		res.Commands = r.Commands()
+		res.Mets = r.Mets()
+		res.Stats = r.Stats()
+		if res.Stats.PublishErrors > 0 {
+			res.Failures = append(res.Failures, fmt.Sprintf("the piles had %d publish errors", res.Stats.PublishErrors))
+		}
+		res.Failures = append(res.Failures, sc.check(r, res.Commands, res.Mets, obs)...)
+		return res
+	}
+	if report != nil {
+		o.AtEnd = func() { report(result()) }
+	}
 	r, err := New(o)
 	if err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
@@ -271,7 +315,6 @@ func RunScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zer
 	root := r.o.Root
 
 	// A subscriber that watches the status topics, for offline_seen.
-	var obs *statusObserver
 	for _, e := range sc.Expect {
 		if e.OfflineSeen != nil && obs == nil {
 			obs, err = observeStatus(ctx, brokerURL, root, o.ClientPrefix+"-observer")
@@ -282,22 +325,17 @@ func RunScenario(ctx context.Context, sc *Scenario, brokerURL string, logger zer
 		}
 	}
 
-	start := time.Now()
+	start = time.Now()
 	if err := r.Run(ctx); err != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, err)
+	}
+	if report != nil {
+		return res, nil // held until ctx was done: that is the normal end
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("scenario %s: %w", sc.Name, ctx.Err())
 	}
-	res.Wall = time.Since(start)
-	res.Commands = r.Commands()
-	res.Mets = r.Mets()
-	res.Stats = r.Stats()
-	if res.Stats.PublishErrors > 0 {
-		res.Failures = append(res.Failures, fmt.Sprintf("the piles had %d publish errors", res.Stats.PublishErrors))
-	}
-	res.Failures = append(res.Failures, sc.check(r, res.Commands, res.Mets, obs)...)
-	return res, nil
+	return result(), nil
 }
 
 // check evaluates the expectations on what the piles received.

@@ -64,7 +64,7 @@ func guardError(err error) (e *apiError, internal bool) {
 		return &apiError{status: http.StatusUnprocessableEntity, Error: "unprocessable", Reason: "invalid_rules", Detail: err.Error()}, false
 	case errors.Is(err, errors.ErrUnsupported):
 		return &apiError{status: http.StatusNotImplemented, Error: "not_implemented", Reason: "unsupported",
-			Detail: "this chargeguard does not support this operation"}, false
+			Detail: "this chargeguard does not support this operation (" + err.Error() + ")"}, false
 	}
 	return &apiError{status: http.StatusInternalServerError, Error: "internal", Reason: "internal",
 		Detail: "an internal error occurred; it has been logged"}, true

@@ -356,7 +356,10 @@ func TestLogReceiverWithoutURLs(t *testing.T) {
 	assert.Equal(t, "error", fired[0]["level"], "critical alerts log at error level")
 	assert.Equal(t, "s1", fired[0]["site"])
 	assert.Contains(t, fired[0]["annotations"].(map[string]any)["on_site"], "119")
-	assert.Equal(t, "error", find("smoke", "alert resolved")[0]["level"])
+	// A resolve is good news: info, so an error-level filter shows only
+	// what is wrong now (severity still says what it was).
+	assert.Equal(t, "info", find("smoke", "alert resolved")[0]["level"])
+	assert.Equal(t, SeverityCritical, find("smoke", "alert resolved")[0]["severity"])
 
 	require.Len(t, find("hot_contact", "alert firing"), 1)
 	assert.Equal(t, "warn", find("hot_contact", "alert firing")[0]["level"])

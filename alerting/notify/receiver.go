@@ -173,8 +173,9 @@ func (n *Notifier) wire(batch []update) []postableAlert {
 }
 
 // logBatch is the log receiver: one line per alert update, at error level
-// for critical alerts and warn level otherwise, resolves at the level their
-// firing had, so that whoever saw one sees the other.
+// for critical alerts and warn level otherwise; resolves at info (with the
+// severity label still saying what it was), so that an error-level view of
+// the log shows what is wrong now and not what has cleared.
 func (n *Notifier) logBatch(_ context.Context, batch []update) error {
 	for _, u := range batch {
 		level := zerolog.WarnLevel
@@ -183,7 +184,7 @@ func (n *Notifier) logBatch(_ context.Context, batch []update) error {
 		}
 		msg := "alert firing"
 		if u.resolved {
-			msg = "alert resolved"
+			level, msg = zerolog.InfoLevel, "alert resolved"
 		}
 		e := n.log.WithLevel(level).Str("receiver", logReceiver)
 		for _, k := range []string{"alertname", "severity", "site", "pile", "port", "kind"} {

@@ -38,31 +38,49 @@ type setting struct {
 	name  string // flag name; the variable is CHARGEGUARD_ + upper(name with - as _)
 	usage string
 	set   func(c *config.Config, v string) error
+	field func(c *config.Config) *string // the plain string it sets; nil for a secret
 }
 
 func settings() []setting {
-	str := func(f func(c *config.Config) *string) func(*config.Config, string) error {
-		return func(c *config.Config, v string) error { *f(c) = v; return nil }
+	str := func(name, usage string, f func(c *config.Config) *string) setting {
+		return setting{name, usage, func(c *config.Config, v string) error { *f(c) = v; return nil }, f}
+	}
+	secret := func(name, usage string, f func(c *config.Config) *config.Secret) setting {
+		return setting{name, usage, func(c *config.Config, v string) error { *f(c) = config.Secret(v); return nil }, nil}
 	}
 	return []setting{
-		{"mqtt-url", "external MQTT broker URL (tcp://host:1883); empty starts the embedded broker", str(func(c *config.Config) *string { return &c.MQTT.URL })},
-		{"mqtt-listen", "embedded broker listen address", str(func(c *config.Config) *string { return &c.MQTT.Listen })},
-		{"mqtt-username", "MQTT username", str(func(c *config.Config) *string { return &c.MQTT.Username })},
-		{"mqtt-password", "MQTT password (prefer the environment variable)", func(c *config.Config, v string) error { c.MQTT.Password = config.Secret(v); return nil }},
-		{"influx-url", "InfluxDB URL", str(func(c *config.Config) *string { return &c.Influx.URL })},
-		{"influx-token", "InfluxDB token (1.8: user:password; prefer the environment variable)", func(c *config.Config, v string) error { c.Influx.Token = config.Secret(v); return nil }},
-		{"influx-org", "InfluxDB organisation (ignored by 1.8)", str(func(c *config.Config) *string { return &c.Influx.Org })},
-		{"influx-bucket", "InfluxDB bucket (1.8: database/retention-policy)", str(func(c *config.Config) *string { return &c.Influx.Bucket })},
-		{"data-dir", "directory of the spool and the safety state", str(func(c *config.Config) *string { return &c.DataDir })},
-		{"http-addr", "address of /metrics, /healthz, /readyz and the API", str(func(c *config.Config) *string { return &c.HTTP.Addr })},
-		{"api-anonymous-reads", "true opens API reads to anyone who can reach http-addr when no token is configured", func(c *config.Config, v string) error {
+		str("mqtt-url", "external MQTT broker URL (tcp://host:1883, ssl://host:8883); empty starts the embedded broker", func(c *config.Config) *string { return &c.MQTT.URL }),
+		str("mqtt-listen", "embedded broker listen address", func(c *config.Config) *string { return &c.MQTT.Listen }),
+		str("mqtt-username", "MQTT username", func(c *config.Config) *string { return &c.MQTT.Username }),
+		secret("mqtt-password", "MQTT password (prefer the environment variable)", func(c *config.Config) *config.Secret { return &c.MQTT.Password }),
+		str("influx-url", "InfluxDB URL", func(c *config.Config) *string { return &c.Influx.URL }),
+		secret("influx-token", "InfluxDB token (1.8: user:password; prefer the environment variable)", func(c *config.Config) *config.Secret { return &c.Influx.Token }),
+		str("influx-org", "InfluxDB organisation (ignored by 1.8)", func(c *config.Config) *string { return &c.Influx.Org }),
+		str("influx-bucket", "InfluxDB bucket (1.8: database/retention-policy)", func(c *config.Config) *string { return &c.Influx.Bucket }),
+		str("data-dir", "directory of the spool and the safety state", func(c *config.Config) *string { return &c.DataDir }),
+		str("http-addr", "address of /metrics, /healthz, /readyz and the API", func(c *config.Config) *string { return &c.HTTP.Addr }),
+		{"api-anonymous-reads", "true opens API reads to anyone who can reach http-addr when no token is configured; default false", func(c *config.Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			c.API.AnonymousReads = b
 			return err
-		}},
-		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.Log.Level })},
-		{"log-format", "auto (pretty on a terminal), json or console", str(func(c *config.Config) *string { return &c.Log.Format })},
+		}, nil},
+		str("log-level", "debug, info, warn or error", func(c *config.Config) *string { return &c.Log.Level }),
+		str("log-format", "auto (pretty on a terminal), json or console", func(c *config.Config) *string { return &c.Log.Format }),
 	}
+}
+
+// usageOf is a flag's help: what it sets, its built-in default (the flag's
+// own default is empty, so that an unset flag leaves the file and the
+// environment alone) and its environment variable.
+func usageOf(s setting) string {
+	u := s.usage + " (env " + envName(s.name)
+	if s.field != nil {
+		d := config.Default()
+		if v := *s.field(&d); v != "" {
+			u += fmt.Sprintf("; default %q", v)
+		}
+	}
+	return u + ")"
 }
 
 func envName(flagName string) string {
@@ -78,7 +96,7 @@ func load(args []string, getenv func(string) string, stderr io.Writer) (cfg conf
 	values := map[string]*string{}
 	all := settings()
 	for _, s := range all {
-		values[s.name] = fs.String(s.name, "", s.usage+" (env "+envName(s.name)+")")
+		values[s.name] = fs.String(s.name, "", usageOf(s))
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: chargeguard [flags]\n\nFlags override CHARGEGUARD_* environment variables, which override the --config file.\n\n")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,4 +73,16 @@ func TestTokenNeverInErrors(t *testing.T) {
 	_, _, err := load([]string{"--influx-token", "s3cr3t", "--influx-url", "bogus"}, env(nil), &bytes.Buffer{})
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "s3cr3t")
+}
+
+// --help shows what an unset flag falls back to, and never a secret.
+func TestHelpShowsDefaults(t *testing.T) {
+	var out bytes.Buffer
+	_, _, err := load([]string{"--help"}, env(map[string]string{"CHARGEGUARD_INFLUX_TOKEN": "s3cr3t"}), &out)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, want := range []string{`default "./data"`, `default "127.0.0.1:9466"`, `default "http://127.0.0.1:8086"`,
+		`default "chargeguard/autogen"`, `default "127.0.0.1:1883"`, `default "info"`, `default "auto"`} {
+		require.Contains(t, out.String(), want)
+	}
+	require.NotContains(t, out.String(), "s3cr3t")
 }

@@ -1,13 +1,13 @@
 // Command pilesim runs simulated charging piles against an MQTT broker.
 //
 //	pilesim [--broker URL] [--fleet FILE | --generate N] [--speed X] [--fault kind@site/pile[/port]@at[@k=v,...]]...
-//	pilesim run [--broker URL] [--root R] SCENARIO.yaml...
+//	pilesim run [--broker URL] [--root R] [--connect-timeout D] [--hold] SCENARIO.yaml...
 //	pilesim load --broker URL --piles N [--ports 10] --rate MSGS_PER_SEC --duration D [--conns C] [--qos 1]
 //
 // The first form runs a fleet until Ctrl-C or --duration, with a summary
 // line every few seconds; run checks scenarios and exits 1 if an
-// expectation failed; load prints a JSON summary line. See package
-// simulators.
+// expectation failed (with --hold, its piles then stay online until
+// Ctrl-C); load prints a JSON summary line. See package simulators.
 package main
 
 import (
@@ -35,6 +35,15 @@ func main() {
 	os.Exit(code)
 }
 
+// synopsis is the top of every usage message: the three forms.
+const synopsis = `Usage:
+  pilesim [flags]                     run a fleet until Ctrl-C or --duration
+  pilesim run [flags] SCENARIO.yaml.. run scenarios and check their expectations (exit 1 if one fails)
+  pilesim load [flags]                send telemetry at a fixed rate and print a JSON summary
+
+"pilesim run --help" and "pilesim load --help" list their flags.
+`
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch {
@@ -46,11 +55,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	case len(args) > 0 && args[0] == "load":
 		err = runLoad(ctx, args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "help":
+		fmt.Fprint(stdout, synopsis)
+		return 0
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
+		// A typo must not start the whole fleet.
+		fmt.Fprintf(stderr, "pilesim: unknown command %q\n\n%s", args[0], synopsis)
+		return 2
 	default:
 		err = runFleet(ctx, args, stdout, stderr)
 	}
 	if errors.Is(err, flag.ErrHelp) {
-		return 2
+		return 0 // asked for help and got it
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "pilesim:", err)
@@ -121,6 +137,10 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Duration, "duration", 0, "stop after this much simulated time (default: run until interrupted)")
 	fs.DurationVar(&o.SummaryEvery, "summary", 5*time.Second, "summary line interval (0: none)")
 	fs.Var(&faults, "fault", "inject a fault: kind@site/pile[/port]@at[@key=value,...] (repeatable)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\nFlags of the fleet run:\n", synopsis)
+		fs.PrintDefaults()
+	}
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -184,6 +204,12 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
 	root := fs.String("root", "", "topic root (default: the scenario's, or chargers)")
 	level := fs.String("log-level", "warn", "log level")
+	connect := fs.Duration("connect-timeout", 30*time.Second, "give up if the broker cannot be reached within this time")
+	hold := fs.Bool("hold", false, "after the scenario, print its result and keep its piles online until Ctrl-C (one scenario)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pilesim run [flags] SCENARIO.yaml...\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	files, err := parse(fs, args)
 	if err != nil {
 		return false, err
@@ -191,9 +217,17 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(files) == 0 {
 		return false, errors.New("run: no scenario file")
 	}
+	if *hold && len(files) != 1 {
+		return false, errors.New("run: --hold takes exactly one scenario file")
+	}
 	log, err := logger(stderr, *level)
 	if err != nil {
 		return false, err
+	}
+	// The piles retry their connections for ever, as real ones do; a
+	// scenario against a broker that is not there is a mistake to report.
+	if err := simulators.Reachable(ctx, *broker, *connect); err != nil {
+		return false, fmt.Errorf("run: %w", err)
 	}
 	for _, f := range files {
 		sc, err := simulators.LoadScenario(f)
@@ -204,6 +238,14 @@ func runScenarios(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			sc.Root = *root
 		}
 		fmt.Fprintf(stderr, "running %s (%v simulated at %gx)\n", sc.Name, sc.Duration, max(sc.Speed, 1))
+		if *hold {
+			err := simulators.HoldScenario(ctx, sc, *broker, log, func(res simulators.Result) {
+				fmt.Fprintln(stdout, res)
+				failed = !res.Passed()
+				fmt.Fprintln(stderr, "scenario over; its piles stay online until Ctrl-C (--hold)")
+			})
+			return failed, err
+		}
 		res, err := simulators.RunScenario(ctx, sc, *broker, log)
 		if err != nil {
 			return false, err
@@ -228,6 +270,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send")
 	fs.IntVar(&o.Conns, "conns", 0, "connections the piles share (default: one per pile)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: pilesim load [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}

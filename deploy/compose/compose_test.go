@@ -399,3 +399,30 @@ func TestDockerfile(t *testing.T) {
 		assert.Contains(t, strings.Split(string(ignore), "\n"), p, ".dockerignore keeps %s out of the image", p)
 	}
 }
+
+// Every 'docs/deploy.md, "Section"' reference in the compose files names a
+// heading that docs/deploy.md has.
+func TestDeployDocReferencesExist(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	doc, err := os.ReadFile(filepath.Join(root, "docs/deploy.md"))
+	require.NoError(t, err)
+	headings := map[string]bool{}
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, "#") {
+			headings[strings.TrimSpace(strings.TrimLeft(l, "#"))] = true
+		}
+	}
+	ref := regexp.MustCompile(`docs/deploy\.md, "([^"]+)"`)
+	n := 0
+	for _, f := range []string{composeFile, "deploy/compose/chargeguard.yaml", "deploy/compose/.env.example"} {
+		b, err := os.ReadFile(filepath.Join(root, f))
+		require.NoError(t, err)
+		// A reference may wrap onto the next comment line.
+		text := regexp.MustCompile(`\n\s*#\s*`).ReplaceAllString(string(b), " ")
+		for _, m := range ref.FindAllStringSubmatch(text, -1) {
+			n++
+			assert.True(t, headings[m[1]], "%s points at docs/deploy.md section %q, which does not exist", f, m[1])
+		}
+	}
+	require.Positive(t, n, "no reference found: the pattern no longer matches the comments")
+}

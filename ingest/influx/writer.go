@@ -482,7 +482,7 @@ func (w *Writer) logFailure(code int, label, msg string, wait time.Duration) {
 	case http.StatusNotFound:
 		ev, hint = w.log.Error(), "InfluxDB has no such bucket (1.8: database/retention policy); create it; retrying, the spool holds the backlog"
 	}
-	ev.Str("code", label).Str("error", msg).Dur("retry_in", wait).Int("failed_attempts", w.failing).
+	ev.Str("code", label).Str("error", msg).Str("retry_in", wait.Round(time.Millisecond).String()).Int("failed_attempts", w.failing).
 		Int("suppressed", w.suppressed).Msg(hint)
 	w.failLabel, w.failLogged, w.suppressed = label, now, 0
 }

@@ -422,10 +422,18 @@ func TestUnauthorizedIsRetriedNotDropped(t *testing.T) {
 			// Loud, but once per 30 s rather than once per attempt.
 			var errorLines int
 			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-				var e struct{ Level, Code string }
+				var e struct {
+					Level, Code string
+					RetryIn     any `json:"retry_in"`
+				}
 				require.NoError(t, json.Unmarshal([]byte(l), &e), l)
 				if e.Code == label {
 					require.Equal(t, "error", e.Level, l)
+					// A duration says its unit ("20ms"), not a bare 20.065.
+					s, ok := e.RetryIn.(string)
+					require.True(t, ok, "retry_in is not a duration with its unit: %s", l)
+					_, err := time.ParseDuration(s)
+					require.NoError(t, err, l)
 					errorLines++
 				}
 			}
