@@ -81,12 +81,18 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"cluster.member", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Member = "a/b" }},
 		{"cluster.advertise_url", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.AdvertiseURL = "x:1" }},
 		{"cluster.prefix", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Prefix = "cg" }},
-		{"cluster.lease_ttl", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.LeaseTTL = 1500 * time.Millisecond }},
+		{"cluster.lease_ttl", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.LeaseTTL = 1500 * time.Millisecond
+		}},
 		{"cluster.dial_timeout", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.DialTimeout = 0 }},
 		{"cluster.share_group", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.ShareGroup = "a+b" }},
 		{"cluster.username", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Username = "cg" }},
 		{"cluster.tls.cert_file", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.TLS.KeyFile = "/k" }},
-		{"cluster.tls.ca_file", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.TLS.CAFile = "/no/such/ca.pem" }},
+		{"cluster.tls.ca_file", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.TLS.CAFile = "/no/such/ca.pem"
+		}},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := Default()
