@@ -91,7 +91,8 @@ type Cluster struct {
 	won         *concurrency.Election
 	role        Role
 
-	state chan []byte // newest safety state to write, latest wins
+	state chan []byte   // newest safety state to write, latest wins
+	poke  chan struct{} // confirm now: the campaign just won
 }
 
 // leaderInfo is the value of the leader key.
@@ -145,6 +146,7 @@ func New(o Options) (*Cluster, error) {
 		cli:   cli,
 		m:     newMetrics(o.Registerer),
 		state: make(chan []byte, 1),
+		poke:  make(chan struct{}, 1),
 	}, nil
 }
 
@@ -288,6 +290,12 @@ func (c *Cluster) campaign(ctx context.Context) {
 			c.won = e
 			c.mu.Unlock()
 			c.log.Info().Msg("won the election; leading once confirmed")
+			// Confirm at once rather than at the next tick: a failover is
+			// waiting on it.
+			select {
+			case c.poke <- struct{}{}:
+			default:
+			}
 			select {
 			case <-s.Done():
 				c.log.Warn().Msg("etcd session lost (lease expired); no longer leader, campaigning again")
@@ -367,6 +375,7 @@ func (c *Cluster) confirm(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-c.poke:
 		}
 	}
 }

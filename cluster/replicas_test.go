@@ -1,0 +1,406 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/internal/testenv"
+)
+
+const operatorToken = "operator-token-for-cluster-tests"
+
+// replica is one chargeguard process of a test cluster.
+type replica struct {
+	name, base, dir string
+	cmd             *exec.Cmd
+	done            chan struct{}
+}
+
+func (r *replica) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGKILL))
+	select {
+	case <-r.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("replica %s did not die on SIGKILL", r.name)
+	}
+}
+
+func (r *replica) alive() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// readyz returns the replica's /readyz: its HTTP status and its cluster line.
+func (r *replica) readyz() (int, string) {
+	cl := http.Client{Timeout: time.Second}
+	resp, err := cl.Get(r.base + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m["cluster"]
+}
+
+// buildChargeguard builds the real binary once per test binary run.
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func chargeguardBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cg-cluster-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "chargeguard")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/chargeguard")
+		cmd.Dir = testenv.RepoRoot(t)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// startReplicas starts n chargeguard processes in cluster mode against the
+// broker and the etcd cluster, each with its own data directory, client
+// ids and HTTP port, and waits until every one is ready.
+func startReplicas(t *testing.T, n int, mqttURL string, etcd []string) []*replica {
+	t.Helper()
+	bin := chargeguardBinary(t)
+	var out []*replica
+	for i := range n {
+		r := &replica{name: fmt.Sprintf("r%d", i), dir: t.TempDir(), done: make(chan struct{})}
+		port := testenv.FreePort(t)
+		r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
+		eps, _ := json.Marshal(etcd)
+		conf := fmt.Sprintf(`mqtt:
+  url: %s
+  client_id: cg
+influx:
+  url: http://127.0.0.1:1
+  bucket: chargeguard/autogen
+  timeout: 1s
+data_dir: %s
+http:
+  addr: 127.0.0.1:%d
+log:
+  level: info
+  format: json
+api:
+  tokens:
+    - name: ops
+      token: %s
+      role: operator
+cluster:
+  endpoints: %s
+  member: %s
+  advertise_url: %s
+  lease_ttl: 3s
+`, mqttURL, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
+		cfgPath := filepath.Join(r.dir, "chargeguard.yaml")
+		require.NoError(t, os.WriteFile(cfgPath, []byte(conf), 0o600))
+		logf, err := os.Create(filepath.Join(r.dir, "chargeguard.log"))
+		require.NoError(t, err)
+		r.cmd = exec.Command(bin, "--config", cfgPath)
+		r.cmd.Stdout, r.cmd.Stderr = logf, logf
+		require.NoError(t, r.cmd.Start())
+		go func() { _ = r.cmd.Wait(); logf.Close(); close(r.done) }()
+		t.Cleanup(func() {
+			if r.alive() {
+				_ = r.cmd.Process.Signal(syscall.SIGTERM)
+				select {
+				case <-r.done:
+				case <-time.After(10 * time.Second):
+					_ = r.cmd.Process.Kill()
+					<-r.done
+				}
+			}
+			if t.Failed() {
+				b, _ := os.ReadFile(filepath.Join(r.dir, "chargeguard.log"))
+				if len(b) > 8<<10 {
+					b = b[len(b)-8<<10:]
+				}
+				t.Logf("replica %s log:\n%s", r.name, b)
+			}
+		})
+		out = append(out, r)
+	}
+	for _, r := range out {
+		require.Eventually(t, func() bool { c, _ := r.readyz(); return c == http.StatusOK }, 30*time.Second, 100*time.Millisecond, "replica %s never became ready", r.name)
+	}
+	return out
+}
+
+// leaders returns the live replicas that say they lead.
+func leaders(rs []*replica) []*replica {
+	var out []*replica
+	for _, r := range rs {
+		if !r.alive() {
+			continue
+		}
+		if _, line := r.readyz(); line == "leader" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func waitOneLeader(t *testing.T, rs []*replica, within time.Duration) *replica {
+	t.Helper()
+	var l *replica
+	require.Eventually(t, func() bool {
+		ls := leaders(rs)
+		if len(ls) != 1 {
+			return false
+		}
+		l = ls[0]
+		return true
+	}, within, 100*time.Millisecond, "never exactly one leader")
+	return l
+}
+
+// seenCmd is a command the pile received.
+type seenCmd struct {
+	at     time.Time
+	id     string
+	port   int
+	action string
+}
+
+// pile is a simulated charging pile speaking the contract: a birth, a
+// telemetry message every 250 ms with the temperatures the test sets, and
+// an ack for every command (a close opens the port's relay).
+type pile struct {
+	t      *testing.T
+	c      paho.Client
+	seq    atomic.Uint32
+	mu     sync.Mutex
+	temps  map[int]float64
+	closed map[int]bool
+	cmds   []seenCmd
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+const nPorts = 3
+
+func startPile(t *testing.T, url string) *pile {
+	t.Helper()
+	p := &pile{t: t, temps: map[int]float64{1: 40, 2: 40, 3: 40}, closed: map[int]bool{}, stop: make(chan struct{})}
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID("pile-s1-p1").SetCleanSession(true).
+		SetAutoReconnect(true).SetOrderMatters(true).
+		SetWill("chargers/s1/p1/status", `{"v":1,"online":false}`, 1, true).
+		SetOnConnectHandler(func(c paho.Client) {
+			c.Subscribe("chargers/s1/p1/cmd", 1, p.onCmd)
+			c.Publish("chargers/s1/p1/status", 1, true, fmt.Sprintf(`{"v":1,"ts":%d,"online":true,"ports":%d,"rated_a":5,"fw":"t","kind":"residential"}`, time.Now().UnixMilli(), nPorts))
+		})
+	p.c = paho.NewClient(opts)
+	tok := p.c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	p.wg.Add(1)
+	go p.run()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *pile) close() {
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	close(p.stop)
+	p.wg.Wait()
+	p.c.Disconnect(100)
+}
+
+func (p *pile) onCmd(_ paho.Client, m paho.Message) {
+	var c struct {
+		ID     string `json:"id"`
+		Port   int    `json:"port"`
+		Action string `json:"action"`
+	}
+	if json.Unmarshal(m.Payload(), &c) != nil {
+		return
+	}
+	p.mu.Lock()
+	p.cmds = append(p.cmds, seenCmd{at: time.Now(), id: c.ID, port: c.Port, action: c.Action})
+	state := "closed"
+	for n := 1; n <= nPorts; n++ {
+		if c.Port == 0 || c.Port == n {
+			p.closed[n] = c.Action == "close"
+		}
+	}
+	if c.Action == "open" {
+		state = "idle"
+	}
+	p.mu.Unlock()
+	// Acked from another goroutine: paho's handler must not wait on a publish.
+	go p.c.Publish("chargers/s1/p1/ack", 1, false, fmt.Sprintf(`{"v":1,"id":%q,"ts":%d,"port":%d,"ok":true,"state":%q}`, c.ID, time.Now().UnixMilli(), c.Port, state))
+}
+
+func (p *pile) run() {
+	defer p.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		var ports []string
+		for n := 1; n <= nPorts; n++ {
+			if p.closed[n] {
+				ports = append(ports, fmt.Sprintf(`{"n":%d,"state":"closed","v":220,"a":0,"w":0,"wh":1,"temp_c":%g}`, n, p.temps[n]))
+			} else {
+				ports = append(ports, fmt.Sprintf(`{"n":%d,"state":"charging","v":220,"a":2,"w":440,"wh":1,"temp_c":%g}`, n, p.temps[n]))
+			}
+		}
+		p.mu.Unlock()
+		p.c.Publish("chargers/s1/p1/telemetry", 1, false, fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":25,"smoke":false,"leak_ma":0,"ports":[%s]}`,
+			time.Now().UnixMilli(), p.seq.Add(1), strings.Join(ports, ",")))
+	}
+}
+
+func (p *pile) setTemp(port int, c float64) {
+	p.mu.Lock()
+	p.temps[port] = c
+	p.mu.Unlock()
+}
+
+// commands returns the commands received so far.
+func (p *pile) commands() []seenCmd {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]seenCmd(nil), p.cmds...)
+}
+
+// firstClose returns the first close of port received at or after since.
+func (p *pile) firstClose(port int, since time.Time) (seenCmd, bool) {
+	for _, c := range p.commands() {
+		if c.action == "close" && (c.port == port || c.port == 0) && !c.at.Before(since) {
+			return c, true
+		}
+	}
+	return seenCmd{}, false
+}
+
+func (p *pile) opens() []seenCmd {
+	var out []seenCmd
+	for _, c := range p.commands() {
+		if c.action == "open" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// latched reports the ports a replica's engine holds latched.
+func latched(t *testing.T, r *replica) map[int]bool {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.base+"/api/v1/ports?site=s1&pile=p1&state=latched", nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct {
+		Ports []struct {
+			Port int `json:"port"`
+		} `json:"ports"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	out := map[int]bool{}
+	for _, p := range body.Ports {
+		out[p.Port] = true
+	}
+	return out
+}
+
+func reset(t *testing.T, r *replica, port int) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%s/api/v1/ports/s1/p1/%d/reset", r.base, port), nil)
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	cl := http.Client{Timeout: 5 * time.Second}
+	resp, err := cl.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Kill -9 the leader while a pile ramps to 95 °C: a survivor takes over
+// and the port is closed within 5 s of the kill; the latch made before the
+// kill is still held by the new leader; no open is ever sent.
+func TestKillLeaderWhilePileRamps(t *testing.T) {
+	testenv.Integration(t)
+	mq := testenv.Mosquitto(t)
+	etcd := testenv.Etcd(t, 3)
+	rs := startReplicas(t, 3, mq.URL, etcd.Endpoints())
+	leader := waitOneLeader(t, rs, 20*time.Second)
+
+	p := startPile(t, mq.URL)
+	// A latch before the kill: port 2 overheats, the leader closes it.
+	p.setTemp(2, 80)
+	require.Eventually(t, func() bool { _, ok := p.firstClose(2, time.Time{}); return ok }, 10*time.Second, 20*time.Millisecond, "port 2 never closed")
+	p.setTemp(2, 30)
+	for _, r := range rs {
+		require.Eventually(t, func() bool { return latched(t, r)[2] }, 10*time.Second, 100*time.Millisecond, "replica %s does not hold port 2 latched", r.name)
+	}
+
+	// Port 1 ramps from 40 °C by 2 °C every 250 ms to 95 °C; the leader
+	// dies at 60 °C, before any rule trips.
+	var killedAt time.Time
+	for temp := 40.0; temp <= 95; temp += 2 {
+		p.setTemp(1, temp)
+		if temp >= 60 && killedAt.IsZero() {
+			_, early := p.firstClose(1, time.Time{})
+			require.False(t, early, "port 1 closed before the kill: the test would prove nothing")
+			leader.kill(t)
+			killedAt = time.Now()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var c seenCmd
+	require.Eventually(t, func() bool { var ok bool; c, ok = p.firstClose(1, killedAt); return ok }, 15*time.Second, 20*time.Millisecond, "port 1 was never closed after the leader died")
+	t.Logf("port 1 closed %v after the leader's kill", c.at.Sub(killedAt))
+	require.LessOrEqual(t, c.at.Sub(killedAt), 5*time.Second, "the port must be closed within 5 s of the leader's kill")
+
+	next := waitOneLeader(t, rs, 10*time.Second)
+	require.NotEqual(t, leader.name, next.name)
+	held := latched(t, next)
+	require.True(t, held[1], "the new leader holds port 1 latched")
+	require.True(t, held[2], "the latch made before the kill is not lost")
+	require.Empty(t, p.opens(), "no open is ever sent")
+}
