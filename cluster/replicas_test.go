@@ -404,3 +404,73 @@ func TestKillLeaderWhilePileRamps(t *testing.T) {
 	require.True(t, held[2], "the latch made before the kill is not lost")
 	require.Empty(t, p.opens(), "no open is ever sent")
 }
+
+// Kill 2 of 3 etcd members while a pile overheats: the close still goes
+// out within 1 s, before and after the replicas notice they have no
+// leader; a reset is refused with the reason until quorum returns; then
+// exactly one leader acts again (one open for one reset).
+func TestQuorumLossClosesStillGoOut(t *testing.T) {
+	testenv.Integration(t)
+	mq := testenv.Mosquitto(t)
+	etcd := testenv.Etcd(t, 3)
+	rs := startReplicas(t, 3, mq.URL, etcd.Endpoints())
+	waitOneLeader(t, rs, 20*time.Second)
+	p := startPile(t, mq.URL)
+	require.Eventually(t, func() bool { return len(p.commands()) == 0 && p.seq.Load() > 4 }, 10*time.Second, 50*time.Millisecond)
+
+	etcd.Members[1].Kill()
+	etcd.Members[2].Kill()
+	// At once: the leader may still be within its confirmed TTL.
+	hot := time.Now()
+	p.setTemp(1, 85)
+	var c seenCmd
+	require.Eventually(t, func() bool { var ok bool; c, ok = p.firstClose(1, hot); return ok }, 10*time.Second, 10*time.Millisecond, "port 1 was never closed")
+	t.Logf("port 1 closed %v after it overheated, etcd just lost quorum", c.at.Sub(hot))
+	require.LessOrEqual(t, c.at.Sub(hot), time.Second)
+
+	// Once every replica knows it has no leader, every one says so, and a
+	// close still goes out within 1 s.
+	for _, r := range rs {
+		require.Eventually(t, func() bool {
+			code, line := r.readyz()
+			return code == http.StatusServiceUnavailable && strings.Contains(line, "no leader")
+		}, 15*time.Second, 100*time.Millisecond, "replica %s never said it has no leader", r.name)
+	}
+	hot = time.Now()
+	p.setTemp(3, 85)
+	require.Eventually(t, func() bool { var ok bool; c, ok = p.firstClose(3, hot); return ok }, 10*time.Second, 10*time.Millisecond, "port 3 was never closed without a leader")
+	t.Logf("port 3 closed %v after it overheated, no leader", c.at.Sub(hot))
+	require.LessOrEqual(t, c.at.Sub(hot), time.Second)
+
+	// Cooled, with fresh readings: a reset would be allowed, but not
+	// without a leader, and the answer says why.
+	p.setTemp(1, 30)
+	p.setTemp(3, 30)
+	for _, r := range rs {
+		code, body := reset(t, r, 1)
+		require.Equal(t, http.StatusServiceUnavailable, code, body)
+		require.Contains(t, body, "no_leader")
+		require.Contains(t, body, "quorum lost")
+	}
+	require.Empty(t, p.opens())
+
+	etcd.Members[1].Start()
+	etcd.Members[2].Start()
+	leader := waitOneLeader(t, rs, 20*time.Second)
+	// Exactly one leader, and only it acts: a reset sent to a follower is
+	// carried out by the leader, and the pile gets one open.
+	var follower *replica
+	for _, r := range rs {
+		if r != leader {
+			follower = r
+		}
+	}
+	require.Eventually(t, func() bool {
+		code, _ := reset(t, follower, 1)
+		return code == http.StatusAccepted
+	}, 10*time.Second, 250*time.Millisecond, "the reset was never carried out once quorum returned")
+	require.Eventually(t, func() bool { return len(p.opens()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	time.Sleep(time.Second) // any second open (a second leader) would arrive by now
+	require.Len(t, p.opens(), 1, "one reset, one open: exactly one replica acts")
+	require.Len(t, leaders(rs), 1)
+}
