@@ -56,6 +56,8 @@ func settings() []setting {
 		{"http-addr", "address of /metrics, /healthz, /readyz and the API", str(func(c *config.Config) *string { return &c.HTTP.Addr })},
 		{"log-level", "debug, info, warn or error", str(func(c *config.Config) *string { return &c.Log.Level })},
 		{"log-format", "auto (pretty on a terminal), json or console", str(func(c *config.Config) *string { return &c.Log.Format })},
+		{"cluster-member", "this replica's name in cluster mode (default: the host name)", str(func(c *config.Config) *string { return &c.Cluster.Member })},
+		{"cluster-advertise-url", "this replica's HTTP base URL as the other replicas reach it (cluster mode)", str(func(c *config.Config) *string { return &c.Cluster.AdvertiseURL })},
 	}
 }
 
