@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +27,24 @@ const operatorToken = "operator-token-for-cluster-tests"
 // replica is one chargeguard process of a test cluster.
 type replica struct {
 	name, base, dir string
+	bin, cfgPath    string
 	cmd             *exec.Cmd
 	done            chan struct{}
+}
+
+// start runs the replica's process (again, after a kill: same config, same
+// data directory, same client ids).
+func (r *replica) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(filepath.Join(r.dir, "chargeguard.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	require.NoError(t, err)
+	r.cmd = exec.Command(r.bin, "--config", r.cfgPath)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	require.NoError(t, r.cmd.Start())
+	done := make(chan struct{})
+	r.done = done
+	cmd := r.cmd
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
 }
 
 func (r *replica) kill(t *testing.T) {
@@ -97,7 +114,7 @@ func startReplicas(t *testing.T, n int, mqttURL string, etcd []string) []*replic
 	bin := chargeguardBinary(t)
 	var out []*replica
 	for i := range n {
-		r := &replica{name: fmt.Sprintf("r%d", i), dir: t.TempDir(), done: make(chan struct{})}
+		r := &replica{name: fmt.Sprintf("r%d", i), dir: t.TempDir()}
 		port := testenv.FreePort(t)
 		r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		eps, _ := json.Marshal(etcd)
@@ -125,14 +142,9 @@ cluster:
   advertise_url: %s
   lease_ttl: 3s
 `, mqttURL, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
-		cfgPath := filepath.Join(r.dir, "chargeguard.yaml")
-		require.NoError(t, os.WriteFile(cfgPath, []byte(conf), 0o600))
-		logf, err := os.Create(filepath.Join(r.dir, "chargeguard.log"))
-		require.NoError(t, err)
-		r.cmd = exec.Command(bin, "--config", cfgPath)
-		r.cmd.Stdout, r.cmd.Stderr = logf, logf
-		require.NoError(t, r.cmd.Start())
-		go func() { _ = r.cmd.Wait(); logf.Close(); close(r.done) }()
+		r.bin, r.cfgPath = bin, filepath.Join(r.dir, "chargeguard.yaml")
+		require.NoError(t, os.WriteFile(r.cfgPath, []byte(conf), 0o600))
+		r.start(t)
 		t.Cleanup(func() {
 			if r.alive() {
 				_ = r.cmd.Process.Signal(syscall.SIGTERM)
@@ -200,6 +212,7 @@ type seenCmd struct {
 // an ack for every command (a close opens the port's relay).
 type pile struct {
 	t      *testing.T
+	id     string
 	c      paho.Client
 	seq    atomic.Uint32
 	mu     sync.Mutex
@@ -212,15 +225,19 @@ type pile struct {
 
 const nPorts = 3
 
-func startPile(t *testing.T, url string) *pile {
+func startPile(t *testing.T, url string) *pile { return startPileID(t, url, "p1") }
+
+// startPileID starts pile s1/<id>.
+func startPileID(t *testing.T, url, id string) *pile {
 	t.Helper()
-	p := &pile{t: t, temps: map[int]float64{1: 40, 2: 40, 3: 40}, closed: map[int]bool{}, stop: make(chan struct{})}
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID("pile-s1-p1").SetCleanSession(true).
+	p := &pile{t: t, id: id, temps: map[int]float64{1: 40, 2: 40, 3: 40}, closed: map[int]bool{}, stop: make(chan struct{})}
+	topic := "chargers/s1/" + id + "/"
+	opts := paho.NewClientOptions().AddBroker(url).SetClientID("pile-s1-"+id).SetCleanSession(true).
 		SetAutoReconnect(true).SetOrderMatters(true).
-		SetWill("chargers/s1/p1/status", `{"v":1,"online":false}`, 1, true).
+		SetWill(topic+"status", `{"v":1,"online":false}`, 1, true).
 		SetOnConnectHandler(func(c paho.Client) {
-			c.Subscribe("chargers/s1/p1/cmd", 1, p.onCmd)
-			c.Publish("chargers/s1/p1/status", 1, true, fmt.Sprintf(`{"v":1,"ts":%d,"online":true,"ports":%d,"rated_a":5,"fw":"t","kind":"residential"}`, time.Now().UnixMilli(), nPorts))
+			c.Subscribe(topic+"cmd", 1, p.onCmd)
+			c.Publish(topic+"status", 1, true, fmt.Sprintf(`{"v":1,"ts":%d,"online":true,"ports":%d,"rated_a":5,"fw":"t","kind":"residential"}`, time.Now().UnixMilli(), nPorts))
 		})
 	p.c = paho.NewClient(opts)
 	tok := p.c.Connect()
@@ -265,7 +282,7 @@ func (p *pile) onCmd(_ paho.Client, m paho.Message) {
 	}
 	p.mu.Unlock()
 	// Acked from another goroutine: paho's handler must not wait on a publish.
-	go p.c.Publish("chargers/s1/p1/ack", 1, false, fmt.Sprintf(`{"v":1,"id":%q,"ts":%d,"port":%d,"ok":true,"state":%q}`, c.ID, time.Now().UnixMilli(), c.Port, state))
+	go p.c.Publish("chargers/s1/"+p.id+"/ack", 1, false, fmt.Sprintf(`{"v":1,"id":%q,"ts":%d,"port":%d,"ok":true,"state":%q}`, c.ID, time.Now().UnixMilli(), c.Port, state))
 }
 
 func (p *pile) run() {
@@ -288,7 +305,7 @@ func (p *pile) run() {
 			}
 		}
 		p.mu.Unlock()
-		p.c.Publish("chargers/s1/p1/telemetry", 1, false, fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":25,"smoke":false,"leak_ma":0,"ports":[%s]}`,
+		p.c.Publish("chargers/s1/"+p.id+"/telemetry", 1, false, fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":25,"smoke":false,"leak_ma":0,"ports":[%s]}`,
 			time.Now().UnixMilli(), p.seq.Add(1), strings.Join(ports, ",")))
 	}
 }
@@ -473,4 +490,44 @@ func TestQuorumLossClosesStillGoOut(t *testing.T) {
 	time.Sleep(time.Second) // any second open (a second leader) would arrive by now
 	require.Len(t, p.opens(), 1, "one reset, one open: exactly one replica acts")
 	require.Len(t, leaders(rs), 1)
+}
+
+// TestFailoverTimes measures the time from a SIGKILL of the leader to the
+// close of a port that overheats at that moment, over
+// CHARGEGUARD_FAILOVER_KILLS kills (the killed replica is restarted each
+// time), for docs/benchmarks.md. It asserts only what every failover must
+// do (a close within 5 s); the distribution is printed.
+func TestFailoverTimes(t *testing.T) {
+	testenv.Integration(t)
+	n := 0
+	fmt.Sscan(os.Getenv("CHARGEGUARD_FAILOVER_KILLS"), &n)
+	if n <= 0 {
+		t.Skip("set CHARGEGUARD_FAILOVER_KILLS=20 to measure")
+	}
+	mq := testenv.Mosquitto(t)
+	etcd := testenv.Etcd(t, 3)
+	rs := startReplicas(t, 3, mq.URL, etcd.Endpoints())
+	var times []time.Duration
+	for i := range n {
+		leader := waitOneLeader(t, rs, 20*time.Second)
+		p := startPileID(t, mq.URL, fmt.Sprintf("f%d", i))
+		// The pile is known to every engine before its port overheats.
+		require.Eventually(t, func() bool { return p.seq.Load() > 4 }, 10*time.Second, 50*time.Millisecond)
+		time.Sleep(300 * time.Millisecond) // the last of those telemetry messages reach the engines
+		leader.kill(t)
+		killedAt := time.Now()
+		p.setTemp(1, 85)
+		var c seenCmd
+		require.Eventually(t, func() bool { var ok bool; c, ok = p.firstClose(1, killedAt); return ok }, 15*time.Second, 10*time.Millisecond, "kill %d: port never closed", i)
+		d := c.at.Sub(killedAt)
+		times = append(times, d)
+		t.Logf("kill %d of %s: closed after %v", i+1, leader.name, d)
+		require.LessOrEqual(t, d, 5*time.Second)
+		p.close()
+		leader.start(t)
+		require.Eventually(t, func() bool { c, _ := leader.readyz(); return c == http.StatusOK }, 30*time.Second, 100*time.Millisecond)
+	}
+	slices.Sort(times)
+	q := func(f float64) time.Duration { return times[min(len(times)-1, int(f*float64(len(times))))] }
+	t.Logf("failover over %d leader kills: min %v p50 %v p90 %v p99 %v max %v", len(times), times[0], q(0.5), q(0.9), q(0.99), times[len(times)-1])
 }
