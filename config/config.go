@@ -394,6 +394,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Cluster.validate()...)
+	if c.Cluster.Enabled() && c.MQTT.URL == "" {
+		bad("cluster.endpoints", "cluster mode needs an external broker (mqtt.url) that every replica shares, not the embedded one")
+	}
 	return errors.Join(errs...)
 }
 

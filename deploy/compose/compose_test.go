@@ -460,7 +460,9 @@ func TestComposeCluster(t *testing.T) {
 
 	cfg, err := config.Load(filepath.Join(root, "deploy/compose/chargeguard-cluster.yaml"))
 	require.NoError(t, err)
+	cfg.MQTT.URL = cf.Services["chargeguard-0"].Environment["CHARGEGUARD_MQTT_URL"] // as the replicas get it
 	require.NoError(t, cfg.Validate())
+	cfg.MQTT.URL = ""
 	require.True(t, cfg.Cluster.Enabled())
 	assert.Equal(t, []string{"http://etcd-0:2379", "http://etcd-1:2379", "http://etcd-2:2379"}, cfg.Cluster.Endpoints)
 	base, err := config.Load(filepath.Join(root, "deploy/compose/chargeguard.yaml"))
