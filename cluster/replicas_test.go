@@ -111,6 +111,13 @@ func chargeguardBinary(t *testing.T) string {
 // ids and HTTP port, and waits until every one is ready.
 func startReplicas(t *testing.T, n int, mqttURL string, etcd []string) []*replica {
 	t.Helper()
+	return startReplicasInflux(t, n, mqttURL, etcd, "http://127.0.0.1:1", "chargeguard/autogen")
+}
+
+// startReplicasInflux is startReplicas storing into the given InfluxDB
+// (an unreachable URL: readings stay in the spools).
+func startReplicasInflux(t *testing.T, n int, mqttURL string, etcd []string, influxURL, bucket string) []*replica {
+	t.Helper()
 	bin := chargeguardBinary(t)
 	var out []*replica
 	for i := range n {
@@ -122,9 +129,9 @@ func startReplicas(t *testing.T, n int, mqttURL string, etcd []string) []*replic
   url: %s
   client_id: cg
 influx:
-  url: http://127.0.0.1:1
-  bucket: chargeguard/autogen
-  timeout: 1s
+  url: %s
+  bucket: %s
+  timeout: 2s
 data_dir: %s
 http:
   addr: 127.0.0.1:%d
@@ -141,7 +148,7 @@ cluster:
   member: %s
   advertise_url: %s
   lease_ttl: 3s
-`, mqttURL, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
+`, mqttURL, influxURL, bucket, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
 		r.bin, r.cfgPath = bin, filepath.Join(r.dir, "chargeguard.yaml")
 		require.NoError(t, os.WriteFile(r.cfgPath, []byte(conf), 0o600))
 		r.start(t)
@@ -530,4 +537,105 @@ func TestFailoverTimes(t *testing.T) {
 	slices.Sort(times)
 	q := func(f float64) time.Duration { return times[min(len(times)-1, int(f*float64(len(times))))] }
 	t.Logf("failover over %d leader kills: min %v p50 %v p90 %v p99 %v max %v", len(times), times[0], q(0.5), q(0.9), q(0.99), times[len(times)-1])
+}
+
+// TestFollowerKillUnderLoad: storage is shared over the replicas; kill -9
+// a follower while 20 piles publish 200 messages/s, restart it 3 s later:
+// every reading is in InfluxDB exactly once (its share waited in its
+// persistent MQTT session), and the safety path never noticed (the same
+// leader, no command).
+func TestFollowerKillUnderLoad(t *testing.T) {
+	testenv.Integration(t)
+	mq := testenv.Mosquitto(t)
+	influx := testenv.Influx(t)
+	etcd := testenv.Etcd(t, 3)
+	rs := startReplicasInflux(t, 3, mq.URL, etcd.Endpoints(), influx.URL, influx.Bucket())
+	leader := waitOneLeader(t, rs, 20*time.Second)
+	var victim *replica
+	for _, r := range rs {
+		if r != leader {
+			victim = r
+		}
+	}
+
+	var cmds atomic.Int32
+	watch := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("cmd-watch"))
+	tok := watch.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	defer watch.Disconnect(100)
+	tok = watch.Subscribe("chargers/+/+/cmd", 1, func(paho.Client, paho.Message) { cmds.Add(1) })
+	require.True(t, tok.WaitTimeout(10*time.Second))
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("load").SetCleanSession(true))
+	tok = pub.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	defer pub.Disconnect(100)
+
+	const piles, rounds, ports = 20, 120, 3 // 100 ms apart: 12 s at 200 msgs/s
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	var toks []paho.Token
+	for round := range rounds {
+		for p := range piles {
+			ts := start.Add(time.Duration(round) * 100 * time.Millisecond).UnixMilli()
+			var ps []string
+			for n := 1; n <= ports; n++ {
+				ps = append(ps, fmt.Sprintf(`{"n":%d,"state":"idle","v":230,"a":0,"w":0,"wh":%d,"temp_c":25}`, n, round))
+			}
+			toks = append(toks, pub.Publish(fmt.Sprintf("chargers/load/l%02d/telemetry", p), 1, false,
+				fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":20,"smoke":false,"leak_ma":0,"ports":[%s]}`, ts, round+1, strings.Join(ps, ","))))
+		}
+		switch round {
+		case 40:
+			victim.kill(t)
+		case 70:
+			victim.start(t)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, tk := range toks {
+		require.True(t, tk.WaitTimeout(30*time.Second))
+		require.NoError(t, tk.Error())
+	}
+	want := int64(piles * rounds * ports)
+	var got int64
+	require.Eventually(t, func() bool {
+		n, err := influx.CountErr("port", "temp_c")
+		got = n
+		return err == nil && n >= want
+	}, 90*time.Second, 500*time.Millisecond, "readings lost: %d of %d port points in InfluxDB", got, want)
+	require.Equal(t, want, got, "every reading exactly once")
+
+	// Storage was shared: more than one replica acked readings.
+	sharing := 0
+	for _, r := range rs {
+		acked := scrape(t, r, "chargeguard_ingest_acked_total")
+		t.Logf("replica %s acked %.0f messages (since its last start)", r.name, acked)
+		if acked > 0 {
+			sharing++
+		}
+	}
+	require.GreaterOrEqual(t, sharing, 2, "the shared subscription spreads storage over the replicas")
+	require.Equal(t, []*replica{leader}, leaders(rs), "a follower's crash does not move the leader")
+	require.Zero(t, cmds.Load(), "no command: the safety path never noticed")
+}
+
+// scrape reads one unlabelled counter or gauge from a replica's /metrics.
+func scrape(t *testing.T, r *replica, name string) float64 {
+	t.Helper()
+	cl := http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(r.base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
 }
