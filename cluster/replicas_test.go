@@ -111,12 +111,19 @@ func chargeguardBinary(t *testing.T) string {
 // ids and HTTP port, and waits until every one is ready.
 func startReplicas(t *testing.T, n int, mqttURL string, etcd []string) []*replica {
 	t.Helper()
-	return startReplicasInflux(t, n, mqttURL, etcd, "http://127.0.0.1:1", "chargeguard/autogen")
+	return startReplicasWith(t, n, mqttURL, etcd, "http://127.0.0.1:1", "chargeguard/autogen", "")
 }
 
 // startReplicasInflux is startReplicas storing into the given InfluxDB
 // (an unreachable URL: readings stay in the spools).
 func startReplicasInflux(t *testing.T, n int, mqttURL string, etcd []string, influxURL, bucket string) []*replica {
+	t.Helper()
+	return startReplicasWith(t, n, mqttURL, etcd, influxURL, bucket, "")
+}
+
+// startReplicasWith also posts alerts to the Alertmanager at amURL ("":
+// alerts only logged).
+func startReplicasWith(t *testing.T, n int, mqttURL string, etcd []string, influxURL, bucket, amURL string) []*replica {
 	t.Helper()
 	bin := chargeguardBinary(t)
 	var out []*replica
@@ -150,6 +157,9 @@ cluster:
   lease_ttl: 3s
 `, mqttURL, influxURL, bucket, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
 		r.bin, r.cfgPath = bin, filepath.Join(r.dir, "chargeguard.yaml")
+		if amURL != "" {
+			conf += "alerting:\n  alertmanagers: [" + amURL + "]\n"
+		}
 		require.NoError(t, os.WriteFile(r.cfgPath, []byte(conf), 0o600))
 		r.start(t)
 		t.Cleanup(func() {
@@ -386,12 +396,15 @@ func reset(t *testing.T, r *replica, port int) (int, string) {
 
 // Kill -9 the leader while a pile ramps to 95 °C: a survivor takes over
 // and the port is closed within 5 s of the kill; the latch made before the
-// kill is still held by the new leader; no open is ever sent.
+// kill is still held by the new leader; Alertmanager holds one overheat
+// alert per port, the one detected while the survivor followed included;
+// no open is ever sent.
 func TestKillLeaderWhilePileRamps(t *testing.T) {
 	testenv.Integration(t)
 	mq := testenv.Mosquitto(t)
+	am := testenv.Alertmanager(t, "")
 	etcd := testenv.Etcd(t, 3)
-	rs := startReplicas(t, 3, mq.URL, etcd.Endpoints())
+	rs := startReplicasWith(t, 3, mq.URL, etcd.Endpoints(), "http://127.0.0.1:1", "chargeguard/autogen", am.URL)
 	leader := waitOneLeader(t, rs, 20*time.Second)
 
 	p := startPile(t, mq.URL)
@@ -426,6 +439,20 @@ func TestKillLeaderWhilePileRamps(t *testing.T) {
 	held := latched(t, next)
 	require.True(t, held[1], "the new leader holds port 1 latched")
 	require.True(t, held[2], "the latch made before the kill is not lost")
+
+	// Port 1's overheat was detected while the survivors followed (their
+	// gate held the alert): the new leader posted it on taking over.
+	overheats := func() map[string]int {
+		out := map[string]int{}
+		for _, a := range am.Alerts(t) {
+			if a.Labels["alertname"] == "overheat" && a.Labels["pile"] == "p1" && a.EndsAt.After(time.Now()) {
+				out[a.Labels["port"]]++
+			}
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { o := overheats(); return o["1"] == 1 && o["2"] == 1 }, 10*time.Second, 100*time.Millisecond,
+		"Alertmanager should hold one active overheat alert for each of ports 1 and 2: %v", overheats())
 	require.Empty(t, p.opens(), "no open is ever sent")
 }
 
