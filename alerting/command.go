@@ -41,7 +41,7 @@ func (e *Engine) send(b *batch, p *pile, port int, action telemetry.Action, reas
 		e.cancelOpens(b, p, port)
 	}
 	c := &command{
-		id: e.opts.NewID(), action: action, reason: reason,
+		id: e.newID(b, p, port, action), action: action, reason: reason,
 		ts: b.now, sentAt: b.now, detectedAt: b.det,
 		port: uint8(port), attempt: 1,
 	}

@@ -60,6 +60,10 @@ type Engine struct {
 	// chargingChanged: the set of piles with a charging port changed since
 	// the last Snapshot (it is part of the persisted state).
 	chargingChanged bool
+
+	// adopted holds ids of commands another replica published that this
+	// engine has not decided yet (cluster mode; see mirror).
+	adopted map[adoptKey]adoption
 }
 
 type limitKey struct {
@@ -258,6 +262,12 @@ func (e *Engine) Observe(now time.Time, m telemetry.Message) []Action {
 		p := e.pileFor(m.Topic.Site, m.Topic.Pile, true)
 		p.heardAt = b.now
 		e.onEvent(&b, p, m.Event)
+	case m.Command != nil:
+		// Only a cluster's follower is given commands: those the leader
+		// published (a single instance never sees its own echo).
+		if p := e.pileFor(m.Topic.Site, m.Topic.Pile, false); p != nil {
+			e.mirror(&b, p, m.Command)
+		}
 	case m.Ack != nil:
 		if p := e.pileFor(m.Topic.Site, m.Topic.Pile, false); p != nil {
 			p.heardAt = b.now

@@ -56,6 +56,11 @@ type ServiceOptions struct {
 	// StatePath is the file the latched ports, open alerts and commands
 	// awaiting their ack are kept in across restarts; "" keeps nothing.
 	StatePath string
+	// OnState, when set, is also given every state written to StatePath
+	// (the JSON of State), from the persister's goroutine, never the
+	// engine's: cluster mode keeps it in etcd. It must not keep b beyond
+	// the call unless it never changes it.
+	OnState func(b []byte)
 
 	Publisher Publisher
 	Notifier  Notifier // nil: alerts are only logged and stored
@@ -214,6 +219,9 @@ func (s *Service) Run(ctx context.Context) error {
 		defer close(persisted)
 		for b := range s.snapshots {
 			s.write(b)
+			if s.o.OnState != nil {
+				s.o.OnState(b)
+			}
 		}
 	}()
 	tick := time.NewTicker(s.o.TickInterval)

@@ -25,10 +25,12 @@ import (
 	"github.com/chargeguard/chargeguard/alerting/notify"
 	"github.com/chargeguard/chargeguard/broker"
 	"github.com/chargeguard/chargeguard/broker/auth"
+	"github.com/chargeguard/chargeguard/cluster"
 	"github.com/chargeguard/chargeguard/config"
 	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/influx"
 	"github.com/chargeguard/chargeguard/ingest/spool"
+	"github.com/chargeguard/chargeguard/telemetry"
 )
 
 // Options are what a process gives the app besides its configuration.
@@ -64,6 +66,9 @@ type App struct {
 	// storageErr is why the spool could not be opened (spool and writer
 	// are then nil): storage is degraded, the safety path runs.
 	storageErr error
+	// Cluster mode (cfg.Cluster.Enabled): nil otherwise.
+	cluster *cluster.Cluster
+	gate    *cluster.Gate
 }
 
 // New validates cfg and builds the components. Listeners are bound here, so
@@ -140,13 +145,30 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	}
 	a.rec = newRecorder(store, o.Logger, reg)
 
+	// Cluster mode: every MQTT client id carries the member name (each
+	// replica its own persistent storage session), storage joins a shared
+	// subscription, and the gate decides which replica's engine acts.
+	clientID := cfg.MQTT.ClientID
+	statePath := filepath.Join(cfg.DataDir, "safety-state.json")
+	if cfg.Cluster.Enabled() {
+		member, err := clusterMember(cfg.Cluster)
+		if err != nil {
+			return nil, err
+		}
+		clientID += "-" + member
+		if err := a.newCluster(member); err != nil {
+			return nil, err
+		}
+		a.restoreFromCluster(statePath)
+	}
+
 	// The safety path: its own MQTT session for commands, the engine, and
 	// Alertmanager (or the log).
 	pub := o.Publisher
 	if pub == nil {
 		a.act, err = actuator.New(actuator.Options{
 			BrokerURL: brokerURL,
-			ClientID:  cfg.MQTT.ClientID + "-cmd",
+			ClientID:  clientID + "-cmd",
 			Username:  cfg.MQTT.Username,
 			Password:  string(cfg.MQTT.Password),
 			// Contract v1.1: every close awaiting its ack is sent again
@@ -171,13 +193,24 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerting.alertmanagers: %w", err)
 	}
+	var (
+		notifier alerting.Notifier = a.notify
+		recorder alerting.Recorder = a.rec
+		onState  func([]byte)
+		observer ingest.Observer
+	)
+	if a.gate != nil {
+		pub, notifier, recorder = a.gate.Publisher(pub), a.gate.Notifier(notifier), a.gate.Recorder(recorder)
+		onState = a.cluster.SaveState
+	}
 	a.guard, err = alerting.NewService(alerting.ServiceOptions{
 		Rules:      cfg.Alerting.Rules,
 		Engine:     alerting.EngineOptions{Root: cfg.MQTT.TopicRoot},
-		StatePath:  filepath.Join(cfg.DataDir, "safety-state.json"),
+		StatePath:  statePath,
+		OnState:    onState,
 		Publisher:  pub,
-		Notifier:   a.notify,
-		Recorder:   a.rec,
+		Notifier:   notifier,
+		Recorder:   recorder,
 		BoardURL:   cfg.Alerting.BoardURL,
 		Logger:     o.Logger,
 		Registerer: reg,
@@ -186,9 +219,24 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		return nil, err
 	}
 
+	observer = a.guard
+	shareGroup := ""
+	if a.cluster != nil {
+		shareGroup = cfg.Cluster.ShareGroup
+		// A follower's engine mirrors the leader's commands; the leader's
+		// own echo, and anything seen while no leader is confirmed, is not
+		// mirrored (two replicas would take each other's ids).
+		cl := a.cluster
+		observer = ingest.ObserverFunc(func(m telemetry.Message) {
+			if m.Command != nil && cl.Role() != cluster.RoleFollower {
+				return
+			}
+			a.guard.Observe(m)
+		})
+	}
 	a.ingest, err = ingest.New(ingest.Options{
 		BrokerURL:    brokerURL,
-		ClientID:     cfg.MQTT.ClientID,
+		ClientID:     clientID,
 		Username:     cfg.MQTT.Username,
 		Password:     string(cfg.MQTT.Password),
 		KeepAlive:    cfg.MQTT.KeepAlive,
@@ -197,9 +245,12 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		QueueSize:    cfg.Ingest.QueueSize,
 		MaxClockSkew: cfg.Ingest.MaxClockSkew,
 		Spool:        store,
-		Observer:     a.guard,
-		Logger:       o.Logger,
-		Registerer:   reg,
+		Observer:     observer,
+		ShareGroup:   shareGroup,
+		// Commands reach the observer only in cluster mode (see above).
+		ObserveCommands: a.cluster != nil,
+		Logger:          o.Logger,
+		Registerer:      reg,
 	})
 	if err != nil {
 		return nil, err
@@ -232,7 +283,11 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.mux.Handle("/api/", operatorAPI.Handler())
+	if a.cluster != nil {
+		a.mux.Handle("/api/", a.clusterAPI(operatorAPI.Handler()))
+	} else {
+		a.mux.Handle("/api/", operatorAPI.Handler())
+	}
 	if cfg.HTTP.Pprof {
 		// Profiles show the process' memory: behind an operator token, or
 		// with no token configured on a loopback listener only (checked by
@@ -336,6 +391,13 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		status["spool"] = "ok"
 	}
+	if a.cluster != nil {
+		line, ok := a.clusterReady()
+		status["cluster"] = line
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+	}
 	writeJSON(w, code, status)
 }
 
@@ -397,6 +459,11 @@ func (a *App) Run(ctx context.Context) error {
 		component{"recorder", a.rec.Run},
 		component{"notifier", a.notify.Run},
 	)
+	if a.cluster != nil {
+		// Before the engine: leadership is known by the time it acts, and
+		// the replica resigns only after the engine has stopped.
+		comps = append(comps, component{"cluster", a.cluster.Run})
+	}
 	if a.act != nil {
 		comps = append(comps, component{"actuator", a.act.Run})
 	}
@@ -521,6 +588,10 @@ func (a *App) closeAll() {
 	}
 	if a.ln != nil {
 		a.ln.Close()
+	}
+	if a.cluster != nil {
+		_ = a.cluster.Close()
+		a.cluster = nil
 	}
 }
 

@@ -29,6 +29,50 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Alerting Alerting `yaml:"alerting"`
 	API      API      `yaml:"api"`
+	Cluster  Cluster  `yaml:"cluster"`
+}
+
+// Cluster turns on cluster mode (docs/scale.md): replicas elect a leader in
+// etcd, only the leader publishes commands and posts alerts, and storage is
+// shared out over an MQTT shared subscription. With no endpoints it is off,
+// and a single instance works as before, with no etcd at all.
+type Cluster struct {
+	// Endpoints of the etcd cluster (http(s)://host:2379). Empty: cluster
+	// mode is off.
+	Endpoints []string `yaml:"endpoints"`
+	// Member names this replica: its MQTT client ids derive from it, so it
+	// must be unique and stable across restarts (a StatefulSet pod name).
+	// Empty: the host name.
+	Member string `yaml:"member"`
+	// AdvertiseURL is this replica's HTTP base URL as the other replicas
+	// reach it (http://chargeguard-0.chargeguard:9466): an operator's
+	// request to a follower is forwarded to the leader's.
+	AdvertiseURL string `yaml:"advertise_url"`
+	// Prefix of every etcd key chargeguard writes.
+	Prefix string `yaml:"prefix"`
+	// LeaseTTL is how long a leader stays leader without renewing its
+	// lease, and how long without a confirmed leader before every replica
+	// sends its closes itself. Whole seconds (etcd leases are).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// DialTimeout bounds one connection attempt to etcd.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ShareGroup is the MQTT shared-subscription group the replicas'
+	// storage sessions join ($share/<group>/<root>/#).
+	ShareGroup string `yaml:"share_group"`
+	Username   string `yaml:"username"`
+	Password   Secret `yaml:"password"`
+	TLS        TLS    `yaml:"tls"`
+}
+
+// Enabled reports whether cluster mode is on.
+func (c Cluster) Enabled() bool { return len(c.Endpoints) > 0 }
+
+// TLS names PEM files for a TLS client: the CA to trust, and a client
+// certificate and key (both or neither).
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Alerting configures the safety engine and who it tells.
@@ -207,6 +251,12 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "auto"},
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "127.0.0.1:9466", MaxConns: 256},
+		Cluster: Cluster{
+			Prefix:      "/chargeguard",
+			LeaseTTL:    3 * time.Second,
+			DialTimeout: 2 * time.Second,
+			ShareGroup:  "chargeguard",
+		},
 		Alerting: Alerting{
 			Rules:          alerting.DefaultRules(),
 			ResendInterval: time.Minute,
@@ -410,5 +460,61 @@ func (c *Config) Validate() error {
 			bad(field+".role", "%q is not viewer or operator", t.Role)
 		}
 	}
+	errs = append(errs, c.Cluster.validate()...)
+	if c.Cluster.Enabled() && c.MQTT.URL == "" {
+		bad("cluster.endpoints", "cluster mode needs an external broker (mqtt.url) that every replica shares, not the embedded one")
+	}
 	return errors.Join(errs...)
+}
+
+func (c *Cluster) validate() []error {
+	if !c.Enabled() {
+		return nil
+	}
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, &FieldError{Field: "cluster." + field, Err: fmt.Errorf(format, a...)})
+	}
+	for i, e := range c.Endpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(fmt.Sprintf("endpoints[%d]", i), "want http(s)://host:port")
+		} else if u.User != nil {
+			bad(fmt.Sprintf("endpoints[%d]", i), "must not hold credentials; use cluster.username and cluster.password")
+		}
+	}
+	if c.Member != "" && !telemetry.ValidID(c.Member) {
+		bad("member", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	if c.AdvertiseURL != "" {
+		if u, err := url.Parse(c.AdvertiseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("advertise_url", "want http(s)://host:port")
+		}
+	}
+	if !strings.HasPrefix(c.Prefix, "/") || len(c.Prefix) < 2 || strings.HasSuffix(c.Prefix, "/") {
+		bad("prefix", "want /name (no trailing slash)")
+	}
+	if c.LeaseTTL < time.Second || c.LeaseTTL > time.Minute || c.LeaseTTL%time.Second != 0 {
+		bad("lease_ttl", "must be whole seconds from 1s to 60s (etcd leases are in seconds)")
+	}
+	if c.DialTimeout < 100*time.Millisecond {
+		bad("dial_timeout", "must be at least 100ms")
+	}
+	if !telemetry.ValidID(c.ShareGroup) {
+		bad("share_group", "must match [A-Za-z0-9_-]{1,64}")
+	}
+	if (c.Username == "") != (c.Password == "") {
+		bad("username", "set cluster.username and cluster.password together")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls.cert_file", "set cluster.tls.cert_file and cluster.tls.key_file together")
+	}
+	for field, f := range map[string]string{"tls.ca_file": c.TLS.CAFile, "tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(field, "%v", err)
+		}
+	}
+	return errs
 }

@@ -82,6 +82,24 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"data_dir", func(c *Config) { c.DataDir = "" }},
 		{"http.addr", func(c *Config) { c.HTTP.Addr = "9466" }},
+		{"cluster.endpoints", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"} }},
+		{"cluster.endpoints[0]", func(c *Config) { c.MQTT.URL = "tcp://mq:1883"; c.Cluster.Endpoints = []string{"etcd:2379"} }},
+		{"cluster.endpoints[0]", func(c *Config) { c.MQTT.URL = "tcp://mq:1883"; c.Cluster.Endpoints = []string{"http://u:p@etcd:2379"} }},
+		{"cluster.member", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Member = "a/b" }},
+		{"cluster.advertise_url", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.AdvertiseURL = "x:1" }},
+		{"cluster.prefix", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Prefix = "cg" }},
+		{"cluster.lease_ttl", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.LeaseTTL = 1500 * time.Millisecond
+		}},
+		{"cluster.dial_timeout", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.DialTimeout = 0 }},
+		{"cluster.share_group", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.ShareGroup = "a+b" }},
+		{"cluster.username", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Username = "cg" }},
+		{"cluster.tls.cert_file", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.TLS.KeyFile = "/k" }},
+		{"cluster.tls.ca_file", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.TLS.CAFile = "/no/such/ca.pem"
+		}},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := Default()
@@ -103,6 +121,17 @@ func TestAnonymousBrokerNeedsExplicitSwitch(t *testing.T) {
 	c.MQTT.URL = "tcp://mosquitto:1883" // an external broker has its own auth
 	c.MQTT.AllowAnonymous = false
 	require.NoError(t, c.Validate())
+}
+
+func TestClusterOffByDefault(t *testing.T) {
+	c := Default()
+	require.False(t, c.Cluster.Enabled(), "a single instance must not need etcd")
+	require.NoError(t, c.Validate())
+	c.Cluster.Endpoints = []string{"http://127.0.0.1:2379"}
+	c.MQTT.URL = "tcp://127.0.0.1:1883"
+	require.True(t, c.Cluster.Enabled())
+	require.NoError(t, c.Validate(), "the cluster defaults are valid")
+	require.Equal(t, 3*time.Second, c.Cluster.LeaseTTL)
 }
 
 func TestSecretsNeverPrint(t *testing.T) {

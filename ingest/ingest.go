@@ -63,6 +63,15 @@ type Options struct {
 	Spool    Spool
 	Observer Observer // the safety engine; nil: no live session
 
+	// ShareGroup, when set, makes the storage session join the MQTT shared
+	// subscription $share/<group>/<root>/#: the broker spreads storage
+	// over the replicas of a cluster. The live session never shares: every
+	// replica's engine sees everything.
+	ShareGroup string
+	// ObserveCommands also hands the observer the commands seen on the
+	// cmd topics (cluster mode: a follower mirrors the leader's).
+	ObserveCommands bool
+
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -116,6 +125,9 @@ func New(o Options) (*Ingester, error) {
 	}
 	if !telemetry.ValidID(o.Root) {
 		return nil, fmt.Errorf("ingest: topic root %q must match [A-Za-z0-9_-]{1,64}", o.Root)
+	}
+	if o.ShareGroup != "" && !telemetry.ValidID(o.ShareGroup) {
+		return nil, fmt.Errorf("ingest: share group %q must match [A-Za-z0-9_-]{1,64}", o.ShareGroup)
 	}
 	if o.Workers <= 0 {
 		o.Workers = 2
@@ -230,6 +242,9 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 		SetAutoAckDisabled(!live).
 		SetOnConnectHandler(func(c paho.Client) {
 			filter := in.o.Root + "/#"
+			if !live && in.o.ShareGroup != "" {
+				filter = "$share/" + in.o.ShareGroup + "/" + filter
+			}
 			// Subscribing again on every connect covers a broker that lost
 			// the session (restarted without persistence).
 			tok := c.Subscribe(filter, 1, h)
@@ -286,7 +301,7 @@ func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
 	if err != nil && m.Invalid == nil {
 		return // counted and kept by the storage session
 	}
-	if m.Command != nil {
+	if m.Command != nil && !in.o.ObserveCommands {
 		return // our own commands echo back through root/#
 	}
 	// A retained status re-delivered on (re)subscribing is not news of

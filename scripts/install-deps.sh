@@ -7,7 +7,8 @@
 #     prometheus-alertmanager (+ amtool), docker-compose (to check
 #     deploy/compose/docker-compose.yml), curl (the scripts talk HTTP with
 #     it), openssl (the TLS test issues pile certificates with
-#     deploy/mosquitto/pki.sh), make and git.
+#     deploy/mosquitto/pki.sh), make and git, etcd-server (+ etcd-client:
+#     the cluster tests run three members on loopback).
 #   - InfluxDB 1.8.10 built from source into .cache/bin/influxd (Debian ships
 #     no InfluxDB, and newer 1.x releases need a Rust toolchain to build).
 #   - with --bench: benchstat into .cache/bin.
@@ -71,6 +72,8 @@ needed=(
 	openssl:openssl
 	make:make
 	git:git
+	etcd:etcd-server
+	etcdctl:etcd-client
 )
 if [ "$demo_only" = 1 ]; then
 	# The demo runs chargeguard's embedded broker: no Debian servers needed.
@@ -93,15 +96,16 @@ service_pids() {
 	prometheus) pgrep -u prometheus -f '^/usr/bin/prometheus( |$)' || true ;;
 	prometheus-alertmanager) pgrep -u prometheus -f '^/usr/bin/prometheus-alertmanager( |$)' || true ;;
 	prometheus-node-exporter) pgrep -u prometheus -f '^/usr/bin/prometheus-node-exporter( |$)' || true ;;
+	etcd) pgrep -u etcd -f '^/usr/bin/etcd( |$)' || true ;;
 	esac
 }
-services=(mosquitto prometheus prometheus-alertmanager prometheus-node-exporter)
+services=(mosquitto prometheus prometheus-alertmanager prometheus-node-exporter etcd)
 
 if [ ${#missing[@]} -gt 0 ]; then
 	say "missing: ${missing[*]}; installing the Debian packages"
 	if [ ${#SUDO[@]} -gt 0 ] && ! command -v sudo >/dev/null 2>&1; then
 		echo "install-deps: not root and no sudo: install as root:" \
-			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git" >&2
+			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client" >&2
 		exit 1
 	fi
 	declare -A before=()
@@ -109,7 +113,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		before[$svc]=" $(service_pids "$svc" | tr '\n' ' ') "
 	done
 
-	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git)
+	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client)
 	if [ "$demo_only" = 1 ]; then
 		packages=(curl)
 	fi

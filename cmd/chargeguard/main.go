@@ -66,6 +66,8 @@ func settings() []setting {
 		}, nil},
 		str("log-level", "debug, info, warn or error", func(c *config.Config) *string { return &c.Log.Level }),
 		str("log-format", "auto (pretty on a terminal), json or console", func(c *config.Config) *string { return &c.Log.Format }),
+		str("cluster-member", "this replica's name in cluster mode (default: the host name)", func(c *config.Config) *string { return &c.Cluster.Member }),
+		str("cluster-advertise-url", "this replica's HTTP base URL as the other replicas reach it (cluster mode)", func(c *config.Config) *string { return &c.Cluster.AdvertiseURL }),
 	}
 }
 

@@ -426,3 +426,76 @@ func TestDeployDocReferencesExist(t *testing.T) {
 	}
 	require.Positive(t, n, "no reference found: the pattern no longer matches the comments")
 }
+
+const clusterFile = "deploy/compose/docker-compose.cluster.yml"
+
+// TestComposeCluster: the cluster profile (docker-compose.cluster.yml over
+// the main file) runs three replicas, each with its own member name, data
+// volume and host port, against a three-member etcd, in place of the one
+// guard; their configuration is the single guard's plus the cluster section.
+func TestComposeCluster(t *testing.T) {
+	testenv.Integration(t)
+	root := testenv.RepoRoot(t)
+	env := exampleEnv(t, root)
+	out, stderr, err := compose(t, root, env, "-f", clusterFile, "config")
+	require.NoError(t, err, "docker-compose -f %s -f %s config: %s", composeFile, clusterFile, stderr)
+	assert.NotContains(t, out, "${")
+	var cf composeFileT
+	require.NoError(t, yaml.Unmarshal([]byte(out), &cf))
+	var raw struct {
+		Services map[string]struct {
+			Profiles []string `yaml:"profiles"`
+			Ports    []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(out), &raw))
+	assert.Equal(t, []string{"single"}, raw.Services["chargeguard"].Profiles, "the single guard does not start beside the replicas")
+
+	known := chargeguardEnv(t, root)
+	single := cf.Services["chargeguard"]
+	members := map[string]bool{}
+	hostPorts := map[string]bool{}
+	for i := range 3 {
+		name := fmt.Sprintf("chargeguard-%d", i)
+		r, ok := cf.Services[name]
+		require.True(t, ok, "service %s", name)
+		assert.Equal(t, name, r.Environment["CHARGEGUARD_CLUSTER_MEMBER"])
+		assert.Equal(t, "http://"+name+":9466", r.Environment["CHARGEGUARD_CLUSTER_ADVERTISE_URL"])
+		members[r.Environment["CHARGEGUARD_CLUSTER_MEMBER"]] = true
+		for k, v := range single.Environment {
+			assert.Equal(t, v, r.Environment[k], "%s: %s as the single guard has it", name, k)
+		}
+		for k := range r.Environment {
+			if strings.HasPrefix(k, "CHARGEGUARD_") {
+				assert.Contains(t, known, k, "%s sets %s, which chargeguard does not read", name, k)
+			}
+		}
+		assert.True(t, hasVolume(r.Volumes, name+"-data", "/data"), "%s has a /data volume of its own", name)
+		for _, p := range r.Ports {
+			assert.Equal(t, "127.0.0.1", p.HostIP, "%s: the API stays on loopback", name)
+		}
+		hostPorts[fmt.Sprint(raw.Services[name].Ports)] = true
+		for _, e := range []string{"etcd-0", "etcd-1", "etcd-2"} {
+			assert.Contains(t, r.DependsOn, e)
+		}
+	}
+	assert.Len(t, members, 3)
+	assert.Len(t, hostPorts, 3)
+	for i := range 3 {
+		e := cf.Services[fmt.Sprintf("etcd-%d", i)]
+		assert.Equal(t, fmt.Sprintf("etcd-%d", i), e.Environment["ETCD_NAME"])
+		assert.Contains(t, e.Environment["ETCD_INITIAL_CLUSTER"], fmt.Sprintf("etcd-%d=http://etcd-%d:2380", i, i))
+	}
+
+	cfg, err := config.Load(filepath.Join(root, "deploy/compose/chargeguard-cluster.yaml"))
+	require.NoError(t, err)
+	cfg.MQTT.URL = cf.Services["chargeguard-0"].Environment["CHARGEGUARD_MQTT_URL"] // as the replicas get it
+	require.NoError(t, cfg.Validate())
+	cfg.MQTT.URL = ""
+	require.True(t, cfg.Cluster.Enabled())
+	assert.Equal(t, []string{"http://etcd-0:2379", "http://etcd-1:2379", "http://etcd-2:2379"}, cfg.Cluster.Endpoints)
+	base, err := config.Load(filepath.Join(root, "deploy/compose/chargeguard.yaml"))
+	require.NoError(t, err)
+	cfg.Cluster = base.Cluster
+	assert.Equal(t, base, cfg, "apart from cluster:, the replicas' configuration is the single guard's")
+}

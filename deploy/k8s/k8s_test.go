@@ -343,3 +343,113 @@ func chargeguardEnv(t *testing.T) []string {
 	require.NotEmpty(t, names, "chargeguard -h lists no variables:\n%s", help)
 	return names
 }
+
+// loadOverlay decodes the manifests of deploy/k8s/cluster by file name.
+func loadOverlay(t *testing.T) map[string]map[string]any {
+	t.Helper()
+	dir := filepath.Join(testenv.RepoRoot(t), "deploy/k8s/cluster")
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	require.NoError(t, err)
+	out := map[string]map[string]any{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal(b, &doc), f)
+		out[filepath.Base(f)] = doc
+	}
+	return out
+}
+
+// TestClusterOverlay: deploy/k8s/cluster runs the base as three replicas in
+// cluster mode, with a PodDisruptionBudget that keeps two, a NetworkPolicy
+// that lets them reach etcd and each other, and a configuration that is
+// the base's plus the cluster section.
+func TestClusterOverlay(t *testing.T) {
+	testenv.Integration(t)
+	docs := loadOverlay(t)
+	kust := docs["kustomization.yaml"]
+	require.NotNil(t, kust)
+	var res []string
+	for _, r := range list(kust["resources"]) {
+		res = append(res, str(r))
+	}
+	assert.Equal(t, []string{"../", "pdb.yaml", "networkpolicy.yaml"}, res)
+	var patches []string
+	for _, p := range list(kust["patches"]) {
+		patches = append(patches, str(get(p, "path")))
+	}
+	for f := range docs {
+		if f != "kustomization.yaml" {
+			assert.True(t, slices.Contains(res, f) || slices.Contains(patches, f), "%s is neither a resource nor a patch", f)
+		}
+	}
+
+	base, _ := load(t)
+	ss, _ := find(base, "StatefulSet", "chargeguard")
+	podLabels := get(ss.raw, "spec", "template", "metadata", "labels").(map[string]any)
+
+	patch := docs["statefulset-patch.yaml"]
+	assert.Equal(t, "chargeguard", get(patch, "metadata", "name"))
+	replicas := get(patch, "spec", "replicas").(int)
+	assert.Equal(t, 3, replicas)
+	c := list(get(patch, "spec", "template", "spec", "containers"))[0]
+	assert.Equal(t, "chargeguard", get(c, "name"), "the patch merges into the base container")
+	env := map[string]string{}
+	for _, e := range list(get(c, "env")) {
+		env[str(get(e, "name"))] = str(get(e, "value"))
+	}
+	known := chargeguardEnv(t)
+	for k := range env {
+		if strings.HasPrefix(k, "CHARGEGUARD_") {
+			assert.Contains(t, known, k, "the overlay sets %s, which chargeguard does not read", k)
+		}
+	}
+	assert.Equal(t, "$(POD_NAME)", env["CHARGEGUARD_CLUSTER_MEMBER"], "each replica's name (and MQTT client ids) is its stable pod name")
+	assert.Contains(t, env["CHARGEGUARD_CLUSTER_ADVERTISE_URL"], "$(POD_NAME).chargeguard.", "reached through the headless Service")
+
+	pdb := docs["pdb.yaml"]
+	assert.Equal(t, "policy/v1", pdb["apiVersion"])
+	assert.Equal(t, "PodDisruptionBudget", pdb["kind"])
+	minAvail := get(pdb, "spec", "minAvailable").(int)
+	assert.Equal(t, replicas-1, minAvail, "a drain takes one replica at a time")
+	for k, v := range get(pdb, "spec", "selector", "matchLabels").(map[string]any) {
+		assert.Equal(t, v, podLabels[k], "PDB selector %s", k)
+	}
+
+	np := docs["networkpolicy.yaml"]
+	assert.Equal(t, "networking.k8s.io/v1", np["apiVersion"])
+	for k, v := range get(np, "spec", "podSelector", "matchLabels").(map[string]any) {
+		assert.Equal(t, v, podLabels[k], "NetworkPolicy selector %s", k)
+	}
+	portsOf := func(rules any) []int {
+		var out []int
+		for _, r := range list(rules) {
+			for _, p := range list(get(r, "ports")) {
+				out = append(out, get(p, "port").(int))
+			}
+		}
+		return out
+	}
+	assert.Contains(t, portsOf(get(np, "spec", "ingress")), 9466, "probes, metrics, the API and forwarded changes")
+	egress := portsOf(get(np, "spec", "egress"))
+	for _, p := range []int{1884, 8086, 9093, 9466, 2379, 53} {
+		assert.Contains(t, egress, p, "egress to port %d", p)
+	}
+
+	// The configuration is the base's plus the cluster section.
+	cmPatch := docs["configmap-patch.yaml"]
+	assert.Equal(t, "chargeguard-config", get(cmPatch, "metadata", "name"))
+	cfg := config.Default()
+	require.NoError(t, config.Parse([]byte(str(get(cmPatch, "data", "chargeguard.yaml"))), &cfg))
+	cfg.Cluster.Member = "chargeguard-0"
+	cfg.Cluster.AdvertiseURL = "http://chargeguard-0.chargeguard.chargeguard.svc.cluster.local:9466"
+	require.NoError(t, cfg.Validate())
+	require.True(t, cfg.Cluster.Enabled())
+	assert.Len(t, cfg.Cluster.Endpoints, 3, "a 3-member etcd")
+	baseCM, _ := find(base, "ConfigMap", "chargeguard-config")
+	baseCfg := config.Default()
+	require.NoError(t, config.Parse([]byte(str(get(baseCM.raw, "data", "chargeguard.yaml"))), &baseCfg))
+	cfg.Cluster = baseCfg.Cluster
+	assert.Equal(t, baseCfg, cfg, "apart from cluster:, the overlay's configuration is the base's")
+}

@@ -6,6 +6,11 @@ package prometheus
 // series are <name>_bucket, _sum and _count). A test fails when a rule or a
 // board uses a name that is not listed here.
 var Metrics = []string{
+	// cluster mode (docs/scale.md)
+	"chargeguard_cluster_leader",
+	"chargeguard_cluster_no_leader",
+	"chargeguard_cluster_role_changes_total", // {role}
+	"chargeguard_cluster_held_back_total",    // {kind, role}
 	// ingest
 	"chargeguard_ingest_received_total",
 	"chargeguard_ingest_messages_total", // {kind}
