@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/telemetry"
 )
 
 // enum returns the values (backticked lower-case words) listed in the notes
@@ -53,8 +54,8 @@ func TestSchemaAlertnames(t *testing.T) {
 }
 
 // TestSchemaAuditActions: the action tag of measurement audit lists every
-// alerting.AuditKind (the service writes the kind as the tag), and nothing
-// else. The kinds are read from alerting/action.go, since Go cannot list a
+// alerting.AuditKind (the service writes the kind as the tag) and the info
+// events, and nothing else. The kinds are read from alerting/action.go, since Go cannot list a
 // type's constants at run time.
 func TestSchemaAuditActions(t *testing.T) {
 	f, err := parser.ParseFile(token.NewFileSet(), "../alerting/action.go", nil, 0)
@@ -78,5 +79,9 @@ func TestSchemaAuditActions(t *testing.T) {
 		return true
 	})
 	require.Contains(t, kinds, string(alerting.AuditOpenCanceled), "the parser found the kinds")
+	// The info events are stored as audit points too, their kind as the
+	// action (alerting.Info: a full battery, the pile's own trips and
+	// door openings).
+	kinds = append(kinds, "full", string(telemetry.EventLocalTrip), string(telemetry.EventDoorOpen))
 	assert.ElementsMatch(t, kinds, enum(t, "audit", "action"))
 }
