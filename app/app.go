@@ -25,6 +25,7 @@ import (
 	"github.com/chargeguard/chargeguard/broker"
 	"github.com/chargeguard/chargeguard/broker/auth"
 	"github.com/chargeguard/chargeguard/config"
+	"github.com/chargeguard/chargeguard/console"
 	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/influx"
 	"github.com/chargeguard/chargeguard/ingest/spool"
@@ -56,6 +57,7 @@ type App struct {
 	notify *notify.Notifier
 	guard  *alerting.Service
 	rec    *recorder
+	web    *console.Console
 	ln     net.Listener
 	mux    *http.ServeMux
 	opts   Options
@@ -217,6 +219,11 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		return nil, err
 	}
 	a.mux.Handle("/api/", operatorAPI.Handler())
+	// The web console takes every path no other handler claims.
+	if a.web, err = a.newConsole(operatorAPI); err != nil {
+		return nil, err
+	}
+	a.mux.Handle("/", a.web.Handler())
 	return a, nil
 }
 
@@ -292,6 +299,7 @@ func (a *App) Run(ctx context.Context) error {
 	comps = append(comps,
 		component{"safety engine", a.guard.Run},
 		component{"ingest", a.ingest.Run},
+		component{"console", a.web.Run},
 		component{"http", func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()

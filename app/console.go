@@ -1,0 +1,21 @@
+package app
+
+import (
+	"github.com/chargeguard/chargeguard/alerting/api"
+	"github.com/chargeguard/chargeguard/console"
+)
+
+// newConsole builds the web console on the same service and credentials as
+// the operator API. With no token configured it is open read-only, as the
+// API then is.
+func (a *App) newConsole(operatorAPI *api.API) (*console.Console, error) {
+	o := console.Options{
+		Guard:      a.guard,
+		Logger:     a.log,
+		Registerer: a.reg,
+	}
+	if len(a.cfg.API.Tokens) > 0 {
+		o.Auth = operatorAPI
+	}
+	return console.New(o)
+}
