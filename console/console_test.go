@@ -396,3 +396,25 @@ func TestTimelineMeasuresTheResponse(t *testing.T) {
 		"fired   late=false", "ack kim 40s late=false", "onsite kim 4m0s late=true", "note kim 5m0s late=false", "cleared  10m0s late=false",
 	}, got)
 }
+
+// A spike between two chart samples is kept: the chart shows the highest
+// reading of each step, not whichever came last.
+func TestHistoryKeepsThePeakOfAStep(t *testing.T) {
+	h := newHistory(time.Hour, 30*time.Second)
+	t0 := time.Unix(1_800_000_000, 0)
+	pv := func(temp, a float64) []alerting.PortView {
+		return []alerting.PortView{{Site: "s", Pile: "p", Port: 1, TempC: f(temp), A: f(a)}}
+	}
+	h.add(t0, pv(40, 2))
+	h.add(t0.Add(10*time.Second), pv(71, 1))
+	h.add(t0.Add(20*time.Second), pv(45, 3))
+	h.add(t0.Add(31*time.Second), pv(44, 2))
+	ss := h.samples("s", "p", 1, t0.Add(-time.Minute))
+	require.Len(t, ss, 2)
+	require.Equal(t, float32(71), ss[0].temp)
+	require.Equal(t, float32(3), ss[0].amps)
+	require.Equal(t, float32(44), ss[1].temp)
+	svg := string(chartSVG(t0.Add(time.Minute), ss, 0, "x"))
+	require.Contains(t, svg, `<polyline class="temp"`)
+	require.Contains(t, svg, `<circle class="amps"`)
+}

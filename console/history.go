@@ -58,19 +58,23 @@ func (h *history) add(now time.Time, ports []alerting.PortView) {
 			continue
 		}
 		id := portID(p.Site, p.Pile, p.Port)
-		r := h.m[id]
-		if r == nil {
-			r = &ring{}
-			h.m[id] = r
-		} else if t-r.last < step {
-			continue
-		}
 		s := sample{at: t, temp: float32(math.NaN()), amps: float32(math.NaN())}
 		if p.TempC != nil {
 			s.temp = float32(*p.TempC)
 		}
 		if p.A != nil {
 			s.amps = float32(*p.A)
+		}
+		r := h.m[id]
+		if r == nil {
+			r = &ring{}
+			h.m[id] = r
+		} else if t-r.last < step && len(r.s) > 0 {
+			// Within a step keep the highest readings: a spike to the
+			// cut-off must show on the chart however short it was.
+			last := &r.s[(r.next+len(r.s)-1)%len(r.s)]
+			last.temp, last.amps = max32(last.temp, s.temp), max32(last.amps, s.amps)
+			continue
 		}
 		if len(r.s) < h.n {
 			r.s = append(r.s, s)
@@ -103,7 +107,7 @@ func (h *history) samples(site, pile string, n int, since time.Time) []sample {
 // over the last hour as inline SVG. It is built from numbers only, so it is
 // safe to mark as HTML.
 func chartSVG(now time.Time, ss []sample, overheatC float64, title string) template.HTML {
-	const w, h, padL, padR, padT, padB = 600.0, 220.0, 40.0, 40.0, 12.0, 24.0
+	const w, h, padL, padR, padT, padB = 600.0, 240.0, 50.0, 56.0, 14.0, 28.0
 	start := now.Add(-time.Hour).Unix()
 	x := func(at int64) float64 { return padL + (w-padL-padR)*float64(at-start)/3600 }
 	tMax, aMax := 60.0, 5.0
@@ -118,6 +122,9 @@ func chartSVG(now time.Time, ss []sample, overheatC float64, title string) templ
 			aMax = v * 1.1
 		}
 	}
+	// Round the scales up so that the grid lines fall on round numbers.
+	tMax = math.Ceil(tMax/20) * 20
+	aMax = math.Ceil(aMax/4) * 4
 	yT := func(v float64) float64 { return padT + (h-padT-padB)*(1-v/tMax) }
 	yA := func(v float64) float64 { return padT + (h-padT-padB)*(1-v/aMax) }
 	var b strings.Builder
@@ -131,7 +138,11 @@ func chartSVG(now time.Time, ss []sample, overheatC float64, title string) templ
 	}
 	for i := 0; i <= 4; i++ {
 		xx := padL + (w-padL-padR)*float64(i)/4
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.0f" text-anchor="middle">-%dm</text>`, xx, h-6, 60-15*i)
+		label := fmt.Sprintf("-%dm", 60-15*i)
+		if i == 4 {
+			label = "now"
+		}
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.0f" text-anchor="middle">%s</text>`, xx, h-6, label)
 	}
 	if overheatC > 0 {
 		fmt.Fprintf(&b, `<line class="limit" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/>`, padL, yT(overheatC), w-padR, yT(overheatC))
@@ -145,15 +156,25 @@ func chartSVG(now time.Time, ss []sample, overheatC float64, title string) templ
 			}
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(s.at), y(v)))
 		}
-		if len(pts) == 1 {
-			pts = append(pts, pts[0])
+		if len(pts) == 0 {
+			return
 		}
-		if len(pts) > 0 {
-			fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(pts, " "))
-		}
+		fmt.Fprintf(&b, `<polyline class="%s" points="%s"/>`, class, strings.Join(pts, " "))
+		// Mark the latest reading, which also makes a lone sample visible.
+		lx, ly, _ := strings.Cut(pts[len(pts)-1], ",")
+		fmt.Fprintf(&b, `<circle class="%s" cx="%s" cy="%s" r="4"/>`, class, lx, ly)
 	}
 	line("temp", func(s sample) float64 { return float64(s.temp) }, yT)
 	line("amps", func(s sample) float64 { return float64(s.amps) }, yA)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // #nosec: numbers and an escaped title only
+}
+
+// max32 is the larger of two readings, a missing (NaN) one counting as
+// smaller than any.
+func max32(a, b float32) float32 {
+	if a != a || b > a {
+		return b
+	}
+	return a
 }
