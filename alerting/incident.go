@@ -101,3 +101,14 @@ func (s *Service) Note(ctx context.Context, key, operator, note string) error {
 	}
 	return nerr
 }
+
+// ConsoleLink is the address of an alert's page in the web console at
+// base: its port's page, or for a whole-pile alert (port 0) the alert's own
+// page. Ids are [A-Za-z0-9_-], so they need no escaping.
+func ConsoleLink(base string, a Alert) string {
+	base = strings.TrimRight(base, "/")
+	if a.Port == 0 {
+		return base + "/alerts/" + a.Key()
+	}
+	return fmt.Sprintf("%s/ports/%s/%s/%d", base, a.Site, a.Pile, a.Port)
+}

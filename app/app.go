@@ -163,6 +163,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Notifier:   a.notify,
 		Recorder:   a.rec,
 		BoardURL:   cfg.Alerting.BoardURL,
+		ConsoleURL: cfg.Console.ExternalURL,
 		Logger:     o.Logger,
 		Registerer: reg,
 	})

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"net/url"
+
 	"github.com/chargeguard/chargeguard/alerting/api"
 	"github.com/chargeguard/chargeguard/console"
 )
@@ -13,6 +15,9 @@ func (a *App) newConsole(operatorAPI *api.API) (*console.Console, error) {
 		Guard:      a.guard,
 		Logger:     a.log,
 		Registerer: a.reg,
+	}
+	if u, err := url.Parse(a.cfg.Console.ExternalURL); err == nil && u.Scheme == "https" {
+		o.SecureCookies = true
 	}
 	if len(a.cfg.API.Tokens) > 0 {
 		o.Auth = operatorAPI

@@ -28,6 +28,17 @@ type Config struct {
 	HTTP     HTTP     `yaml:"http"`
 	Alerting Alerting `yaml:"alerting"`
 	API      API      `yaml:"api"`
+	Console  Console  `yaml:"console"`
+}
+
+// Console configures the web console served on http.addr.
+type Console struct {
+	// ExternalURL is the address people open the console at
+	// (https://guard.example.org/). Alerts sent to Alertmanager then carry
+	// a console_url annotation to their port's page, and an https address
+	// marks the session cookie Secure behind a TLS-terminating proxy.
+	// Empty: no links.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // Alerting configures the safety engine and who it tells.
@@ -329,6 +340,17 @@ func (c *Config) Validate() error {
 	if c.Alerting.BoardURL != "" {
 		if p, err := url.Parse(c.Alerting.BoardURL); err != nil || p.Host == "" {
 			bad("alerting.board_url", "want http(s)://host[:port][/path]")
+		}
+	}
+	if u := c.Console.ExternalURL; u != "" {
+		p, err := url.Parse(u)
+		switch {
+		case err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "":
+			bad("console.external_url", "want http(s)://host[:port][/path]")
+		case p.User != nil:
+			bad("console.external_url", "must not hold credentials")
+		case p.RawQuery != "" || p.Fragment != "":
+			bad("console.external_url", "must not have a query or fragment")
 		}
 	}
 	for i, t := range c.API.Tokens {

@@ -76,6 +76,9 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"data_dir", func(c *Config) { c.DataDir = "" }},
 		{"http.addr", func(c *Config) { c.HTTP.Addr = "9466" }},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "guard.example" }},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "https://u:pw@guard.example/" }},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "https://guard.example/?x=1" }},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := Default()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +46,6 @@ type Options struct {
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer // nil: metrics are not registered
 
-	// ExternalURL is where people reach the console (https://guard.example/),
-	// for links in alerts. Empty: links are relative to the request.
-	ExternalURL *url.URL
 	// SecureCookies marks the session cookie Secure even on plain HTTP
 	// requests, for a console behind a TLS-terminating proxy. A request
 	// that came over TLS always gets Secure cookies.
@@ -218,6 +214,20 @@ func (c *Console) observeAcks(v *fleetView) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	live := make(map[string]bool, len(v.active))
+	type siteSev struct{ site, sev string }
+	oldest := map[siteSev]time.Time{}
+	for _, a := range v.active {
+		if a.AckedBy == "" {
+			k := siteSev{a.Site, string(a.Severity)}
+			if t, ok := oldest[k]; !ok || a.StartsAt.Before(t) {
+				oldest[k] = a.StartsAt
+			}
+		}
+	}
+	c.m.unackedAge.Reset()
+	for k, t := range oldest {
+		c.m.unackedAge.WithLabelValues(k.site, k.sev).Set(max(0, v.at.Sub(t).Seconds()))
+	}
 	for _, a := range v.active {
 		id := incidentID(a.AlertView)
 		live[id] = true

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -417,4 +420,32 @@ func TestHistoryKeepsThePeakOfAStep(t *testing.T) {
 	svg := string(chartSVG(t0.Add(time.Minute), ss, 0, "x"))
 	require.Contains(t, svg, `<polyline class="temp"`)
 	require.Contains(t, svg, `<circle class="amps"`)
+}
+
+// The response metrics: the age of the oldest unacknowledged alert (what the
+// escalation rule watches), and time-to-acknowledge once someone does.
+func TestResponseMetrics(t *testing.T) {
+	g := newFakeGuard()
+	reg := prometheus.NewRegistry()
+	c, err := New(Options{Guard: g, Registerer: reg})
+	require.NoError(t, err)
+	ctx := context.Background()
+	c.poll(ctx)
+	age := testutil.ToFloat64(c.m.unackedAge.WithLabelValues("s1", "critical"))
+	require.InDelta(t, 120, age, 5)
+
+	g.mu.Lock()
+	// Acknowledged after the console started: an acknowledgement from
+	// before a restart is not measured again.
+	g.alerts[0].AckedBy, g.alerts[0].AckedAt = "kim", time.Now()
+	g.mu.Unlock()
+	c.poll(ctx)
+	require.Zero(t, testutil.CollectAndCount(c.m.unackedAge), "an acknowledged alert still counts as unacknowledged")
+	c.poll(ctx) // observed once, not once per poll
+	require.Equal(t, 1, testutil.CollectAndCount(c.m.timeToAck))
+	h := c.m.timeToAck.WithLabelValues("s1").(prometheus.Histogram)
+	var m dto.Metric
+	require.NoError(t, h.Write(&m))
+	require.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
+	require.InDelta(t, 120, m.GetHistogram().GetSampleSum(), 5)
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	pollErrors   prometheus.Counter
 	timeToAck    *prometheus.HistogramVec
 	timeToOnSite *prometheus.HistogramVec
+	unackedAge   *prometheus.GaugeVec
 }
 
 // responseBuckets straddle the district's 1-3-5 targets (60 s to respond,
@@ -53,6 +54,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from an alert firing to the first \"on site\" mark, per site (the 3 of 1-3-5).",
 			Buckets: responseBuckets,
 		}, []string{"site"}),
+		unackedAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "chargeguard_incident_unacknowledged_age_seconds",
+			Help: "Age of the oldest active alert nobody has acknowledged, per site and severity (absent when there is none); the escalation rule pages the duty manager past 60 s for a critical one.",
+		}, []string{"site", "severity"}),
 	}
 	for _, o := range []string{"ok", "bad_credentials", "rate_limited", "bad_csrf"} {
 		m.signIns.WithLabelValues(o)
@@ -64,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.signIns, m.refused, m.streams, m.pollSeconds, m.pollErrors, m.timeToAck, m.timeToOnSite} {
+	for _, c := range []prometheus.Collector{m.signIns, m.refused, m.streams, m.pollSeconds, m.pollErrors, m.timeToAck, m.timeToOnSite, m.unackedAge} {
 		errs = append(errs, reg.Register(c))
 	}
 	return m, errors.Join(errs...)

@@ -45,6 +45,10 @@ var Metrics = []string{
 	"chargeguard_ports_latched",
 	"chargeguard_piles_offline", // {site}
 	"chargeguard_piles_online",
+	// incident response, measured by the web console
+	"chargeguard_incident_unacknowledged_age_seconds", // {site, severity}
+	"chargeguard_incident_time_to_ack_seconds",        // histogram {site}
+	"chargeguard_incident_time_to_on_site_seconds",    // histogram {site}
 	// notifications to Alertmanager
 	"chargeguard_notify_alerts_sent_total", // {alertmanager}
 	"chargeguard_notify_errors_total",      // {alertmanager}
