@@ -48,9 +48,10 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 
 	d := c.base(r, "", s)
 	// Viewers get no forms, so they share one fragment; an operator's forms
-	// carry the session's CSRF token, so operators get their own.
+	// (on the alerts, alert and port pages) carry the session's CSRF token,
+	// so operators get their own there.
 	csrf := ""
-	if d.Operator {
+	if d.Operator && (name == "alerts" || name == "alert" || name == "port") {
 		csrf = d.CSRF
 	}
 	key := fmt.Sprintf("%s|%s|%s|%t|%s", name, params.Encode(), d.L.Code, d.Operator, csrf)
@@ -166,7 +167,7 @@ func (c *Console) fragmentFor(ctx context.Context, key, name string, p url.Value
 	case "fleet":
 		d.Body = v.sites
 	case "site":
-		d.Body = siteRows(v, p.Get("site"))
+		d.Body = siteRows(v, p.Get("site"), d.L)
 	case "alerts":
 		d.Back = "/alerts"
 		if s := p.Get("site"); s != "" {

@@ -109,7 +109,7 @@ func (c *Console) site(r *http.Request, d *pageData) (string, int) {
 	v := c.view.Load()
 	d.Title, d.Nav = site, "fleet"
 	d.Live = "/events?view=site&site=" + url.QueryEscape(site)
-	d.Body = siteRows(v, site)
+	d.Body = siteRows(v, site, d.L)
 	return "site", http.StatusOK
 }
 

