@@ -321,6 +321,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.waitJS(`document.readyState === "complete"`, 5*time.Second, p)
 		require.Zero(t, b.count("button.ack, button.onsite, #reset, #reset-pile, #note-form"), "a viewer sees a control on %s", p)
 	}
+	b.shoot("port-viewer", base+"/ports/s1/p1/3")
+	// 中文: the switch in the header sets the language for the next pages.
+	b.do(chromedp.Navigate(base+"/alerts"), chromedp.Click(chromedp.CSS("a.lang")))
+	b.waitJS(`document.documentElement.lang === "zh-CN"`, 5*time.Second, "the language switch did not switch")
+	require.Contains(t, b.text("h1"), "告警")
+	b.shoot("alerts-zh", base+"/alerts")
+	b.shoot("site-zh", base+"/sites/s1")
 	require.Empty(t, b.errors(), "errors in the browser console")
 
 	// A forged POST with the viewer's own session and CSRF token is refused.

@@ -82,6 +82,7 @@ type Console struct {
 	view    atomic.Pointer[fleetView]
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every new view
 	started time.Time
+	stopped chan struct{} // closed when Run returns: live streams end
 
 	mu      sync.Mutex
 	acked   map[string]bool // alert key@startsAt whose time-to-ack is observed
@@ -140,6 +141,7 @@ func New(o Options) (*Console, error) {
 		pages:    p,
 		hist:     newHistory(time.Hour, o.HistoryStep),
 		started:  o.Now(),
+		stopped:  make(chan struct{}),
 		acked:    map[string]bool{},
 		onSite:   map[string]bool{},
 		frags:    map[string][]byte{},
@@ -156,10 +158,12 @@ func New(o Options) (*Console, error) {
 func (c *Console) Handler() http.Handler { return c.mux }
 
 // Run reads the fleet every Poll until ctx is done, and returns once it has
-// stopped.
+// stopped. Its end also ends every live stream, so that the HTTP server's
+// graceful shutdown is not held up by browsers that never hang up.
 func (c *Console) Run(ctx context.Context) error {
 	t := time.NewTicker(c.o.Poll)
 	defer t.Stop()
+	defer close(c.stopped)
 	c.poll(ctx)
 	for {
 		select {

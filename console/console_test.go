@@ -449,3 +449,27 @@ func TestResponseMetrics(t *testing.T) {
 	require.Equal(t, uint64(1), m.GetHistogram().GetSampleCount())
 	require.InDelta(t, 120, m.GetHistogram().GetSampleSum(), 5)
 }
+
+// Stopping the console ends its live streams, so that the HTTP server's
+// graceful shutdown does not wait on browsers that never hang up.
+func TestStreamsEndWithTheConsole(t *testing.T) {
+	c, err := New(Options{Guard: newFakeGuard(), Poll: 20 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/events?view=fleet")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	ended := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, resp.Body); close(ended) }()
+	cancel()
+	<-done
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a live stream outlived the console")
+	}
+}

@@ -80,6 +80,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-c.stopped:
+			return
 		case <-changed:
 		case <-keepAlive.C:
 			_ = rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
