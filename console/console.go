@@ -59,6 +59,13 @@ type Options struct {
 	// Poll is how often the console reads the fleet. Default 1s, so a
 	// change shows in the browser within 2s.
 	Poll time.Duration
+	// IdlePoll is how often the console reads the fleet while nobody is
+	// looking (no live stream open, no page asked for in the last 10 s),
+	// only to keep the charts' history. Default: HistoryStep. Every read
+	// costs the service a walk of all ports, which until the service reads
+	// from published snapshots runs on the engine's goroutine; an idle
+	// console should not pay that once a second.
+	IdlePoll time.Duration
 	// HistoryStep is the spacing of the per-port chart samples kept in
 	// memory for the last hour. Default 30s (120 samples a port).
 	HistoryStep time.Duration
@@ -82,6 +89,10 @@ type Console struct {
 	view    atomic.Pointer[fleetView]
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every new view
 	started time.Time
+	// demand is when a page or a live stream last wanted a fresh read
+	// (unix ns); streams counts the open live streams.
+	demand  atomic.Int64
+	streams atomic.Int64
 	stopped chan struct{} // closed when Run returns: live streams end
 
 	mu      sync.Mutex
@@ -106,6 +117,7 @@ func New(o Options) (*Console, error) {
 		{"Poll", &o.Poll, time.Second},
 		{"HistoryStep", &o.HistoryStep, 30 * time.Second},
 		{"Timeout", &o.Timeout, 5 * time.Second},
+		{"IdlePoll", &o.IdlePoll, max(o.HistoryStep, 30*time.Second)},
 	} {
 		if *d.v < 0 {
 			return nil, fmt.Errorf("console: %s %s is negative", d.name, *d.v)
@@ -113,6 +125,9 @@ func New(o Options) (*Console, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if o.IdlePoll < o.Poll {
+		o.IdlePoll = o.Poll
 	}
 	if o.MaxFailedSignIns < 0 {
 		return nil, fmt.Errorf("console: MaxFailedSignIns %d is negative", o.MaxFailedSignIns)
@@ -165,16 +180,33 @@ func (c *Console) Run(ctx context.Context) error {
 	defer t.Stop()
 	defer close(c.stopped)
 	c.poll(ctx)
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			c.poll(ctx)
+			if c.watched() || time.Since(last) >= c.o.IdlePoll {
+				c.poll(ctx)
+				last = time.Now()
+			}
 			c.sessions.purge(c.o.Now())
 			c.limiter.purge(c.o.Now())
 		}
 	}
+}
+
+// demandWindow is how long a page view keeps the console reading every
+// Poll: long enough for the browser to open its live stream.
+const demandWindow = 10 * time.Second
+
+// want records that someone is looking.
+func (c *Console) want() { c.demand.Store(time.Now().UnixNano()) }
+
+// watched reports whether someone is looking: a live stream is open or a
+// page was asked for within demandWindow.
+func (c *Console) watched() bool {
+	return c.streams.Load() > 0 || time.Since(time.Unix(0, c.demand.Load())) < demandWindow
 }
 
 // poll takes one read of ports and alerts and publishes it to the pages.

@@ -37,11 +37,13 @@ type fakeGuard struct {
 	calls   []string
 	refuse  error
 	failAll error
+	reads   int // Ports calls
 }
 
 func (g *fakeGuard) Ports(_ context.Context, _ alerting.PortFilter) ([]alerting.PortView, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.reads++
 	return append([]alerting.PortView(nil), g.ports...), g.failAll
 }
 
@@ -472,4 +474,38 @@ func TestStreamsEndWithTheConsole(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a live stream outlived the console")
 	}
+}
+
+func (g *fakeGuard) portReads() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reads
+}
+
+// Nobody looking, no reads of the fleet beyond the slow history poll: each
+// read walks every port (on the engine's goroutine until the service reads
+// from snapshots). A page view starts the once-a-Poll reads again.
+func TestIdleConsoleDoesNotPoll(t *testing.T) {
+	g := newFakeGuard()
+	c, err := New(Options{Guard: g, Poll: 10 * time.Millisecond, IdlePoll: time.Hour})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+
+	require.Eventually(t, func() bool { return g.portReads() >= 1 }, 5*time.Second, 5*time.Millisecond)
+	c.demand.Store(0) // as if the last page view were long ago
+	before := g.portReads()
+	idle := time.NewTimer(200 * time.Millisecond) // 20 polls' worth of idleness
+	<-idle.C
+	require.LessOrEqual(t, g.portReads(), before+1, "an idle console kept reading the fleet")
+
+	resp, err := http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Eventually(t, func() bool { return g.portReads() >= before+3 }, 5*time.Second, 5*time.Millisecond,
+		"a page view did not start the reads again")
 }

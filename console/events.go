@@ -44,7 +44,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, "retry: 1000\n\n")
 	flusher.Flush()
 	c.m.streams.Inc()
-	defer c.m.streams.Dec()
+	c.streams.Add(1)
+	defer func() { c.m.streams.Dec(); c.streams.Add(-1) }()
 
 	d := c.base(r, "", s)
 	// Viewers get no forms, so they share one fragment; an operator's forms

@@ -81,6 +81,7 @@ func (c *Console) page(f pageFunc) http.HandlerFunc {
 			http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
+		c.want()
 		d := c.base(r, id, s)
 		v := c.view.Load()
 		d.Stale = v.stale
@@ -460,6 +461,11 @@ func (c *Console) change(operatorOnly bool, f changeFunc) http.HandlerFunc {
 }
 
 func (c *Console) done(w http.ResponseWriter, r *http.Request, id, back, flash string) {
+	// The change is in the audit now: live parts rendered before it (an
+	// alert's timeline reads the audit) must not be served again.
+	c.fragMu.Lock()
+	clear(c.frags)
+	c.fragMu.Unlock()
 	c.sessions.setFlash(id, flash)
 	http.Redirect(w, r, localPath(back), http.StatusSeeOther)
 }

@@ -195,14 +195,13 @@ func (v *fleetView) alert(key string) (alertItem, bool) {
 	return alertItem{}, false
 }
 
-// portAlerts returns the active and recent alerts of a port or its pile.
+// portAlerts returns the active alerts of a port or its pile (the alerts
+// page keeps the resolved ones).
 func (v *fleetView) portAlerts(site, pile string, n int) []alertItem {
 	var out []alertItem
-	for _, list := range [][]alertItem{v.active, v.recent} {
-		for _, a := range list {
-			if a.Site == site && a.Pile == pile && (a.Port == n || a.Port == 0) {
-				out = append(out, a)
-			}
+	for _, a := range v.active {
+		if a.Site == site && a.Pile == pile && (a.Port == n || a.Port == 0) {
+			out = append(out, a)
 		}
 	}
 	return out
