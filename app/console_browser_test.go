@@ -252,10 +252,10 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Acknowledge it and mark "on site" from the alerts page.
 	b.do(chromedp.Navigate(base + "/alerts"))
-	b.waitJS(`!!document.querySelector("#alert-overheat-p1-3 button.ack")`, 5*time.Second, "no acknowledge button")
-	b.do(chromedp.Click(chromedp.CSS("#alert-overheat-p1-3 button.ack")))
-	b.waitJS(`(document.querySelector("#alert-overheat-p1-3 .acked-by")||{}).textContent?.includes("alice")`, 5*time.Second, "the acknowledgement does not show who")
-	b.do(chromedp.Click(chromedp.CSS("#alert-overheat-p1-3 button.onsite")))
+	b.waitJS(`!!document.querySelector("#alert-overheat-s1-p1-3 button.ack")`, 5*time.Second, "no acknowledge button")
+	b.do(chromedp.Click(chromedp.CSS("#alert-overheat-s1-p1-3 button.ack")))
+	b.waitJS(`(document.querySelector("#alert-overheat-s1-p1-3 .acked-by")||{}).textContent?.includes("alice")`, 5*time.Second, "the acknowledgement does not show who")
+	b.do(chromedp.Click(chromedp.CSS("#alert-overheat-s1-p1-3 button.onsite")))
 	b.waitJS(`(document.querySelector("#flash.good")||{}).textContent?.includes("on site")`, 5*time.Second, "on site not confirmed")
 	b.shoot("alerts", base+"/alerts")
 

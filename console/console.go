@@ -61,10 +61,10 @@ type Options struct {
 	Poll time.Duration
 	// IdlePoll is how often the console reads the fleet while nobody is
 	// looking (no live stream open, no page asked for in the last 10 s),
-	// only to keep the charts' history. Default: HistoryStep. Every read
-	// costs the service a walk of all ports, which until the service reads
-	// from published snapshots runs on the engine's goroutine; an idle
-	// console should not pay that once a second.
+	// only to keep the charts' history. Default 30s, or HistoryStep if
+	// longer. Every read costs the service a walk of all ports, which until
+	// the service reads from published snapshots runs on the engine's
+	// goroutine; an idle console should not pay that once a second.
 	IdlePoll time.Duration
 	// HistoryStep is the spacing of the per-port chart samples kept in
 	// memory for the last hour. Default 30s (120 samples a port).
