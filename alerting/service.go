@@ -68,6 +68,9 @@ type ServiceOptions struct {
 
 	// BoardURL is the Grafana base URL; alerts link to the port's board.
 	BoardURL string
+	// ConsoleURL is the web console's base URL; alerts link to the port's
+	// page in it (console_url).
+	ConsoleURL string
 
 	// TickInterval is how often time-driven rules run (ack timeouts,
 	// staleness); default 100ms.
@@ -388,6 +391,9 @@ func (s *Service) notifyAlert(a Alert) notify.Alert {
 	ann := notify.Annotations(a.Name.String(), a.Site, a.Pile, a.Port, value, board)
 	if a.Summary != "" {
 		ann["summary"] = a.Summary
+	}
+	if s.o.ConsoleURL != "" {
+		ann["console_url"] = ConsoleLink(s.o.ConsoleURL, a)
 	}
 	return notify.Alert{Labels: a.Labels(), Annotations: ann, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
 }

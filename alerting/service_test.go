@@ -72,7 +72,7 @@ func telemetryMsg(seq uint32, ts time.Time, temp float64) telemetry.Message {
 func TestServiceCutNotifyRecordPersist(t *testing.T) {
 	k := &sink{}
 	state := filepath.Join(t.TempDir(), "state.json")
-	s, stop := runService(t, ServiceOptions{StatePath: state, Publisher: k, Notifier: k, Recorder: k, BoardURL: "http://grafana:3000"})
+	s, stop := runService(t, ServiceOptions{StatePath: state, Publisher: k, Notifier: k, Recorder: k, BoardURL: "http://grafana:3000", ConsoleURL: "https://guard.example/"})
 	now := time.Now()
 	s.Observe(telemetryMsg(1, now, 50))
 	s.Observe(telemetryMsg(2, now.Add(10*time.Second), 72))
@@ -91,6 +91,7 @@ func TestServiceCutNotifyRecordPersist(t *testing.T) {
 	require.NotNil(t, overheat)
 	require.Equal(t, "critical", overheat.Labels["severity"])
 	require.Contains(t, overheat.Annotations["board_url"], "var-port=3")
+	require.Equal(t, "https://guard.example/ports/s1/p1/3", overheat.Annotations["console_url"])
 	require.NotEmpty(t, overheat.Annotations["on_site"])
 
 	// The alert and the audit record are stored as line protocol.

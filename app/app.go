@@ -27,6 +27,7 @@ import (
 	"github.com/chargeguard/chargeguard/broker/auth"
 	"github.com/chargeguard/chargeguard/cluster"
 	"github.com/chargeguard/chargeguard/config"
+	"github.com/chargeguard/chargeguard/console"
 	"github.com/chargeguard/chargeguard/ingest"
 	"github.com/chargeguard/chargeguard/ingest/influx"
 	"github.com/chargeguard/chargeguard/ingest/spool"
@@ -59,6 +60,7 @@ type App struct {
 	notify *notify.Notifier
 	guard  *alerting.Service
 	rec    *recorder
+	web    *console.Console
 	ln     net.Listener
 	mux    *http.ServeMux
 	opts   Options
@@ -212,6 +214,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Notifier:   notifier,
 		Recorder:   recorder,
 		BoardURL:   cfg.Alerting.BoardURL,
+		ConsoleURL: cfg.Console.ExternalURL,
 		Logger:     o.Logger,
 		Registerer: reg,
 	})
@@ -301,6 +304,11 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		a.mux.Handle("/debug/pprof/symbol", gate(http.HandlerFunc(pprof.Symbol)))
 		a.mux.Handle("/debug/pprof/trace", gate(http.HandlerFunc(pprof.Trace)))
 	}
+	// The web console takes every path no other handler claims.
+	if a.web, err = a.newConsole(operatorAPI); err != nil {
+		return nil, err
+	}
+	a.mux.Handle("/", a.web.Handler())
 	return a, nil
 }
 
@@ -470,6 +478,7 @@ func (a *App) Run(ctx context.Context) error {
 	comps = append(comps,
 		component{"safety engine", a.guard.Run},
 		component{"ingest", a.ingest.Run},
+		component{"console", a.web.Run},
 		component{"http", func(ctx context.Context) error {
 			go func() {
 				<-ctx.Done()

@@ -47,7 +47,7 @@ func procStats(tb testing.TB, pid int) (cpu time.Duration, peakRSS int64) {
 func BenchmarkIngestEndToEnd(b *testing.B) {
 	mosq := testenv.Mosquitto(b)
 	influx := testenv.Influx(b)
-	cmd := startChargeguardProcess(b, mosq.URL, influx)
+	cmd, _ := startChargeguardProcess(b, mosq.URL, influx)
 
 	const piles = 1000
 	perPile := max(b.N/piles, 1)

@@ -1,9 +1,11 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +27,7 @@ import (
 
 // startChargeguardProcess builds and starts chargeguard as its own process
 // against the given broker and InfluxDB, and returns once it is ready.
-func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.InfluxServer) *exec.Cmd {
+func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.InfluxServer) (*exec.Cmd, string) {
 	b.Helper()
 	bin := filepath.Join(b.TempDir(), "chargeguard")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/chargeguard")
@@ -52,7 +54,7 @@ func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.Inf
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}, 30*time.Second, 50*time.Millisecond)
-	return cmd
+	return cmd, httpAddr
 }
 
 // BenchmarkDetectionToCommand measures, on a real Mosquitto with chargeguard
@@ -60,22 +62,29 @@ func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.Inf
 // sample to that pile receiving its close command, while a background load
 // of telemetry flows through the same broker. Each iteration uses a new
 // probe pile (a latched port is never closed twice). Reported: p50 and p99
-// in milliseconds.
+// in milliseconds. The _50_sse case keeps 50 browsers' live streams of the
+// web console open (25 on the fleet page, 25 on a site's grid) meanwhile;
+// it and changhe_paced, its baseline, space the probes 20 ms apart so that
+// the measurement spans several of the console's once-a-second reads.
 //
 //	go test -run '^$' -bench DetectionToCommand -benchtime 500x ./app
 func BenchmarkDetectionToCommand(b *testing.B) {
 	for _, load := range []struct {
 		name  string
 		piles int
-		rate  float64 // telemetry messages per second, 10 ports each
+		rate  float64       // telemetry messages per second, 10 ports each
+		sse   int           // console live streams kept open
+		gap   time.Duration // between probes, so the run spans several console polls
 	}{
-		{"changhe", 169, 16.9},        // the Changhe fleet: 169 piles every 10 s
-		{"100k_samples", 1000, 10000}, // 100,000 port samples/s
+		{"changhe", 169, 16.9, 0, 0},                             // the Changhe fleet: 169 piles every 10 s
+		{"changhe_paced", 169, 16.9, 0, 20 * time.Millisecond},   // the same, one probe every 20 ms
+		{"changhe_50_sse", 169, 16.9, 50, 20 * time.Millisecond}, // and with 50 console streams
+		{"100k_samples", 1000, 10000, 0, 0},                      // 100,000 port samples/s
 	} {
 		b.Run(load.name, func(b *testing.B) {
 			mosq := testenv.Mosquitto(b)
 			influx := testenv.Influx(b)
-			cg := startChargeguardProcess(b, mosq.URL, influx)
+			cg, httpAddr := startChargeguardProcess(b, mosq.URL, influx)
 
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
@@ -98,6 +107,10 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 				b.Logf("background load: %.0f msgs/s achieved (target %.0f), %d publish errors", loadRes.Rate, load.rate, loadRes.Errors)
 			}()
 			time.Sleep(3 * time.Second) // let the background load reach its rate before measuring
+			if load.sse > 0 {
+				updates := openStreams(b, ctx, httpAddr, load.sse)
+				b.Cleanup(func() { b.Logf("console streams: %d updates received", updates.Load()) })
+			}
 
 			probe := paho.NewClient(paho.NewClientOptions().AddBroker(mosq.URL).SetClientID("latency-probe"))
 			tok := probe.Connect()
@@ -164,6 +177,9 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 					}
 				}
 				tok.Wait()
+				if load.gap > 0 {
+					time.Sleep(load.gap) // pacing the probes, not waiting for a result
+				}
 			}
 			b.StopTimer()
 			slices.Sort(lat)
@@ -207,4 +223,47 @@ func engineMetrics(cmd *exec.Cmd) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// openStreams opens n live-update streams of the console (no token is
+// configured, so they need no sign-in), half on the fleet page and half on
+// the grid of site gen-0001, and reads them until ctx ends. It returns the
+// count of updates received, and fails unless every stream has had one.
+func openStreams(b *testing.B, ctx context.Context, httpAddr string, n int) *atomic.Int64 {
+	b.Helper()
+	var updates atomic.Int64
+	var first sync.WaitGroup
+	for i := range n {
+		view := "view=fleet"
+		if i%2 == 1 {
+			view = "view=site&site=gen-0001"
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/events?"+view, nil)
+		require.NoError(b, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+		first.Add(1)
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 4<<20)
+			seen := false
+			for sc.Scan() {
+				if sc.Text() == "event: update" {
+					updates.Add(1)
+					if !seen {
+						seen = true
+						first.Done()
+					}
+				}
+			}
+			if !seen {
+				first.Done()
+			}
+		}()
+	}
+	first.Wait()
+	require.GreaterOrEqual(b, updates.Load(), int64(n), "every stream gets the page's live part")
+	return &updates
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Alerting Alerting `yaml:"alerting"`
 	API      API      `yaml:"api"`
 	Cluster  Cluster  `yaml:"cluster"`
+	Console  Console  `yaml:"console"`
 }
 
 // Cluster turns on cluster mode (docs/scale.md): replicas elect a leader in
@@ -73,6 +74,16 @@ type TLS struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+// Console configures the web console served on http.addr.
+type Console struct {
+	// ExternalURL is the address people open the console at
+	// (https://guard.example.org/). Alerts sent to Alertmanager then carry
+	// a console_url annotation to their port's page, and an https address
+	// marks the session cookie Secure behind a TLS-terminating proxy.
+	// Empty: no links.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // Alerting configures the safety engine and who it tells.
@@ -446,6 +457,17 @@ func (c *Config) Validate() error {
 	if c.Alerting.BoardURL != "" {
 		if p, err := url.Parse(c.Alerting.BoardURL); err != nil || p.Host == "" {
 			bad("alerting.board_url", "want http(s)://host[:port][/path]")
+		}
+	}
+	if u := c.Console.ExternalURL; u != "" {
+		p, err := url.Parse(u)
+		switch {
+		case err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "":
+			bad("console.external_url", "want http(s)://host[:port][/path]")
+		case p.User != nil:
+			bad("console.external_url", "must not hold credentials")
+		case p.RawQuery != "" || p.Fragment != "":
+			bad("console.external_url", "must not have a query or fragment")
 		}
 	}
 	for i, t := range c.API.Tokens {

@@ -100,6 +100,9 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			c.Cluster.Endpoints = []string{"http://etcd:2379"}
 			c.Cluster.TLS.CAFile = "/no/such/ca.pem"
 		}},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "guard.example" }},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "https://u:pw@guard.example/" }},
+		{"console.external_url", func(c *Config) { c.Console.ExternalURL = "https://guard.example/?x=1" }},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			c := Default()

@@ -4,7 +4,8 @@
 #
 #   influxd 1.8.10 (built into .cache/bin on first use) on 127.0.0.1:8086
 #   chargeguard with its embedded MQTT broker on 127.0.0.1:1883,
-#     metrics on http://127.0.0.1:9466/metrics
+#     metrics on http://127.0.0.1:9466/metrics, the web console on
+#     http://127.0.0.1:9466/ (it prints an operator token to sign in with)
 #   pilesim publishing the fleet simulators/fleets/changhe.yaml
 #
 # Ctrl-C stops everything it started (the simulators, then chargeguard, then
@@ -169,6 +170,8 @@ CONFIG=$STATE/demo/chargeguard.yaml
 api:
   tokens:
     - {name: demo-operator, token: "$TOKEN", role: operator}
+console:
+  external_url: http://127.0.0.1:$HTTP_PORT/
 EOF
 )
 
@@ -207,6 +210,10 @@ cat <<EOF
 
 chargeguard is watching the fleet in $FLEET.
 
+  console:      http://127.0.0.1:$HTTP_PORT/
+                sign in as demo-operator with the token $TOKEN
+                (port 3 of demo-shed/p01 overheats in about a minute: watch
+                it turn red, acknowledge it, and reset it once it has cooled)
   metrics:      curl -s http://127.0.0.1:$HTTP_PORT/metrics | grep ^chargeguard_
   logs:         tail -f $LOGS/chargeguard.log $LOGS/pilesim.log
   MQTT traffic: mosquitto_sub -h 127.0.0.1 -p $MQTT_PORT -t 'chargers/#' -v

@@ -8,7 +8,9 @@
 #     deploy/compose/docker-compose.yml), curl (the scripts talk HTTP with
 #     it), openssl (the TLS test issues pile certificates with
 #     deploy/mosquitto/pki.sh), make and git, etcd-server (+ etcd-client:
-#     the cluster tests run three members on loopback).
+#     the cluster tests run three members on loopback); chromium (the
+#     console's browser test drives it headless) with a small Chinese font
+#     (fonts-wqy-microhei) so zh-CN pages render in its screenshots.
 #   - InfluxDB 1.8.10 built from source into .cache/bin/influxd (Debian ships
 #     no InfluxDB, and newer 1.x releases need a Rust toolchain to build).
 #   - with --bench: benchstat into .cache/bin.
@@ -36,7 +38,7 @@ for arg in "$@"; do
 	--bench) want_bench=1 ;;
 	--demo) demo_only=1 ;;
 	-h | --help)
-		sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 		echo
 		echo "usage: scripts/install-deps.sh [--bench] [--demo]"
 		echo "  --bench  also install benchstat"
@@ -74,6 +76,7 @@ needed=(
 	git:git
 	etcd:etcd-server
 	etcdctl:etcd-client
+	chromium:chromium
 )
 if [ "$demo_only" = 1 ]; then
 	# The demo runs chargeguard's embedded broker: no Debian servers needed.
@@ -105,7 +108,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	say "missing: ${missing[*]}; installing the Debian packages"
 	if [ ${#SUDO[@]} -gt 0 ] && ! command -v sudo >/dev/null 2>&1; then
 		echo "install-deps: not root and no sudo: install as root:" \
-			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client" >&2
+			"apt-get install mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client chromium fonts-wqy-microhei" >&2
 		exit 1
 	fi
 	declare -A before=()
@@ -113,7 +116,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 		before[$svc]=" $(service_pids "$svc" | tr '\n' ' ') "
 	done
 
-	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client)
+	packages=(mosquitto mosquitto-clients prometheus prometheus-alertmanager docker-compose curl openssl make git etcd-server etcd-client chromium fonts-wqy-microhei)
 	if [ "$demo_only" = 1 ]; then
 		packages=(curl)
 	fi

@@ -165,7 +165,16 @@ func (a *API) authenticate(r *http.Request) (principal, *apiError) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return principal{}, errUnauthorized("bad_authorization", "the Authorization header must be: Bearer <token>")
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	p, ok := a.lookup(strings.TrimSpace(tok))
+	if !ok {
+		return principal{}, errUnauthorized("unknown_token", "the bearer token is not one of the configured API tokens")
+	}
+	return p, nil
+}
+
+// lookup finds the credential of a token.
+func (a *API) lookup(tok string) (principal, bool) {
+	sum := sha256.Sum256([]byte(tok))
 	// Compare with every credential, without stopping at a match, so that
 	// the time taken says nothing about which token (or how much of one)
 	// matched.
@@ -176,9 +185,19 @@ func (a *API) authenticate(r *http.Request) (principal, *apiError) {
 		}
 	}
 	if found < 0 {
-		return principal{}, errUnauthorized("unknown_token", "the bearer token is not one of the configured API tokens")
+		return principal{}, false
 	}
-	return a.creds[found].principal, nil
+	return a.creds[found].principal, true
+}
+
+// Authenticate checks a token the way the API checks a bearer token, for
+// another front end of the same credentials (the web console's sign-in).
+// It returns the token's name and role; ok is false for an unknown token,
+// and always when no token is configured (the API is then open read-only,
+// and there is no one to sign in as).
+func (a *API) Authenticate(token string) (name string, role Role, ok bool) {
+	p, ok := a.lookup(token)
+	return p.name, p.role, ok
 }
 
 // OperatorOnly wraps h (a debugging endpoint such as /debug/pprof/) so

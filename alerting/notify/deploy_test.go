@@ -270,3 +270,53 @@ func TestProductionConfigLoadsAndInhibits(t *testing.T) {
 	assert.Equal(t, "oncall", receiver("close_failed/p3/0"))
 	assert.Equal(t, "operators", receiver("temp_warning/p2/2"))
 }
+
+// A critical alert nobody acknowledged within a minute (the Prometheus rule
+// ChargeguardCriticalUnacknowledged) reaches the duty manager and on-call;
+// the duty manager's WeCom message is in Chinese and links the console.
+func TestEscalationRouteAndChineseTemplate(t *testing.T) {
+	out, err := amtool(t, "config", "routes", "test", "--config.file="+productionConfigPath(t),
+		"alertname=ChargeguardCriticalUnacknowledged", "severity=critical", "escalate=duty_manager", "site=s1")
+	require.NoError(t, err, out)
+	assert.Equal(t, "duty_manager,oncall", strings.TrimSpace(lastLine(out)))
+	// A pile alert without the escalate label does not wake the duty manager.
+	out, err = amtool(t, "config", "routes", "test", "--config.file="+productionConfigPath(t),
+		"alertname=overheat", "severity=critical", "site=s1", "pile=p1", "port=3")
+	require.NoError(t, err, out)
+	assert.Equal(t, "oncall", strings.TrimSpace(lastLine(out)))
+
+	root := testenv.RepoRoot(t)
+	on := Annotations("overheat", "changhe-3", "p12", 4, "72.5 °C", "")
+	on["console_url"] = "https://guard.example/ports/changhe-3/p12/4"
+	data := map[string]any{
+		"receiver": "duty_manager",
+		"status":   "firing",
+		"alerts": []map[string]any{{
+			"status":      "firing",
+			"labels":      map[string]string{"alertname": "overheat", "severity": "critical", "site": "changhe-3", "pile": "p12", "port": "4"},
+			"annotations": on,
+			"startsAt":    "2025-07-01T12:00:00Z",
+			"endsAt":      "0001-01-01T00:00:00Z",
+		}},
+		"groupLabels":       map[string]string{},
+		"commonLabels":      map[string]string{},
+		"commonAnnotations": map[string]string{},
+		"externalURL":       "http://alertmanager.example",
+	}
+	b, err := json.Marshal(data)
+	require.NoError(t, err)
+	dataPath := filepath.Join(t.TempDir(), "data.json")
+	require.NoError(t, os.WriteFile(dataPath, b, 0o644))
+	for _, tmpl := range []string{"chargeguard.zh.text", "chargeguard.text"} {
+		out, err = amtool(t, "template", "render",
+			"--template.glob="+filepath.Join(root, "deploy", "alertmanager", "templates", "*.tmpl"),
+			"--template.data="+dataPath, "--template.text="+`{{ template "`+tmpl+`" . }}`)
+		require.NoError(t, err, out)
+		if tmpl == "chargeguard.zh.text" {
+			assert.Contains(t, out, "【告警】严重：overheat")
+			assert.Contains(t, out, "位置：站点 changhe-3，充电桩 p12，端口 4")
+			assert.Contains(t, out, "现场处置："+on["on_site"])
+		}
+		assert.Contains(t, out, "https://guard.example/ports/changhe-3/p12/4", tmpl)
+	}
+}

@@ -62,6 +62,10 @@ var Metrics = []string{
 	"chargeguard_alerting_persist_failures_total",
 	"chargeguard_alerting_persist_last_success_timestamp_seconds",
 	"chargeguard_alerting_persist_last_failure_timestamp_seconds",
+	// incident response, measured by the web console
+	"chargeguard_incident_unacknowledged_age_seconds", // {site, severity}
+	"chargeguard_incident_time_to_ack_seconds",        // histogram {site}
+	"chargeguard_incident_time_to_on_site_seconds",    // histogram {site}
 	// notifications to Alertmanager
 	"chargeguard_notify_alerts_sent_total", // {alertmanager}
 	"chargeguard_notify_errors_total",      // {alertmanager}
