@@ -12,6 +12,13 @@
 // charging timers are evaluated even when no message arrives. One goroutine
 // owns an Engine; it is not safe for concurrent use.
 //
+// Service runs the engine in that one goroutine. Readers never enter it:
+// the Service publishes an immutable View of the engine's state (an
+// atomic pointer swapped at most once per tick, re-rendering only the
+// piles that changed), and Ports, PortsPage, Alerts, Audit and View read
+// that. Only changes (Reset, AckAlert, Reload) run on the engine's
+// goroutine, one at a time.
+//
 // The rules are the default safety policy of protocol v1
 // (docs/protocol.md), configurable per site kind and per site (Rules). A port
 // closed for safety stays latched: the engine never sends "open" on its own.

@@ -102,7 +102,6 @@ func (f PortFilter) match(v PortView) bool {
 // published, so Views share the snaps of the piles that did not change.
 type pileSnap struct {
 	site, id    string
-	idx         int32 // the engine's index of the pile
 	kind        telemetry.SiteKind
 	nports      int
 	latch       alertMask
@@ -142,7 +141,7 @@ func (e *Engine) snapPile(p *pile, prev *pileSnap, auditDirty map[uint8]struct{}
 // snapPorts copies what the PortViews of p are rendered from.
 func snapPorts(p *pile) *pileSnap {
 	s := &pileSnap{
-		site: p.site, id: p.id, idx: p.idx, kind: p.kind, nports: p.nports(),
+		site: p.site, id: p.id, kind: p.kind, nports: p.nports(),
 		latch: p.latch, latchedAt: p.latchedAt, close0: p.close0, close0Acked: p.close0Acked,
 		ports: slices.Clone(p.ports),
 	}

@@ -24,13 +24,13 @@ type View struct {
 	at  time.Time
 	seq uint64
 
-	// chunks hold the piles sorted by site, then pile, chunkSize to a chunk
-	// (the last one may hold fewer). A publication copies only the chunks
-	// that hold a pile changed since the previous one, re-renders only those
+	// chunks hold the piles sorted by site, then pile: chunkSize to a
+	// chunk after a full build, up to 2*chunkSize as new piles are
+	// inserted, then split. A publication copies only the chunks that
+	// hold a pile changed since the previous one, re-renders only those
 	// piles, and shares everything else with the previous view: its cost
 	// follows what changed, not the size of the fleet.
 	chunks [][]*pileSnap
-	npiles int
 	ports  int
 
 	// alerts are the active and recently resolved alerts, newest first
@@ -39,25 +39,37 @@ type View struct {
 	alerts []AlertView
 }
 
-// chunkShift sets chunkSize, 256 piles: at 30,000 piles a view is 118
-// chunk pointers, and a changed pile costs a copy of 2 KiB of pointers.
-const (
-	chunkShift = 8
-	chunkSize  = 1 << chunkShift
-	chunkMask  = chunkSize - 1
-)
+// chunkSize is how many piles a chunk holds after a full build: at 30,000
+// piles a view is about 120 chunk pointers, and a changed pile costs a
+// copy of 2 to 4 KiB of pointers.
+const chunkSize = 256
 
-// pile returns the i-th pile in order.
-func (v *View) pile(i int) *pileSnap { return v.chunks[i>>chunkShift][i&chunkMask] }
+func cmpPile(p *pileSnap, site, pile string) int {
+	return cmp.Or(strings.Compare(p.site, site), strings.Compare(p.id, pile))
+}
 
-// search returns the index of the first pile at or after (site, pile) and
-// whether it is that pile.
-func (v *View) search(site, pile string) (int, bool) {
-	i := sort.Search(v.npiles, func(i int) bool {
-		p := v.pile(i)
-		return cmp.Or(strings.Compare(p.site, site), strings.Compare(p.id, pile)) >= 0
+// search finds the first pile at or after (site, pile): its chunk and its
+// slot there (len(v.chunks) when every pile is before it), and whether it
+// is that pile.
+func (v *View) search(site, pile string) (ci, si int, found bool) {
+	ci = sort.Search(len(v.chunks), func(c int) bool {
+		ch := v.chunks[c]
+		return cmpPile(ch[len(ch)-1], site, pile) >= 0
 	})
-	return i, i < v.npiles && v.pile(i).site == site && v.pile(i).id == pile
+	if ci == len(v.chunks) {
+		return ci, 0, false
+	}
+	ch := v.chunks[ci]
+	si = sort.Search(len(ch), func(i int) bool { return cmpPile(ch[i], site, pile) >= 0 })
+	return ci, si, ch[si].site == site && ch[si].id == pile
+}
+
+func (v *View) find(site, pile string) *pileSnap {
+	ci, si, ok := v.search(site, pile)
+	if !ok {
+		return nil
+	}
+	return v.chunks[ci][si]
 }
 
 // At is when the engine published the view (the service's clock).
@@ -159,15 +171,26 @@ func (v *View) Ports(q PortQuery) PortPage {
 	if cmpKey(q.After, from) > 0 {
 		from = q.After
 	}
-	i, _ := v.search(from.Site, from.Pile)
-	for ; i < v.npiles; i++ {
-		p := v.pile(i)
+	ci, si, _ := v.search(from.Site, from.Pile)
+	for ; ci < len(v.chunks); ci, si = ci+1, 0 {
+		if page.walk(v.chunks[ci][si:], q) {
+			return page
+		}
+	}
+	return page
+}
+
+// walk appends the ports of piles that match q to the page, and reports
+// whether the page is complete (full, or past the piles q can match).
+func (page *PortPage) walk(piles []*pileSnap, q PortQuery) bool {
+	f := q.Filter
+	for _, p := range piles {
 		if f.Site != "" && p.site != f.Site {
-			break
+			return true // sorted by site: past it
 		}
 		if f.Pile != "" && p.id != f.Pile {
 			if f.Site != "" {
-				break // sorted by site then pile: past the one pile asked for
+				return true // sorted by site then pile: past the one pile asked for
 			}
 			continue
 		}
@@ -183,12 +206,12 @@ func (v *View) Ports(q PortQuery) PortPage {
 			if q.Limit > 0 && len(page.Ports) == q.Limit {
 				last := page.Ports[len(page.Ports)-1]
 				page.Next = PortKey{last.Site, last.Pile, last.Port}
-				return page
+				return true
 			}
 			page.Ports = append(page.Ports, pv)
 		}
 	}
-	return page
+	return false
 }
 
 func cmpKey(a, b PortKey) int {
@@ -213,11 +236,11 @@ func (v *View) Audit(site, pile string, port int) []AuditRecord {
 	if port < 0 || port > telemetry.MaxPort {
 		return nil
 	}
-	i, ok := v.search(site, pile)
-	if !ok {
+	p := v.find(site, pile)
+	if p == nil {
 		return nil
 	}
-	return slices.Clone(v.pile(i).audit[uint8(port)])
+	return slices.Clone(p.audit[uint8(port)])
 }
 
 // publisher builds Views on the engine's goroutine. It keeps the set of
@@ -230,10 +253,6 @@ type publisher struct {
 	alertsDirty bool
 	all         bool // re-render every pile (after a restore)
 	seq         uint64
-	// pos maps the engine's pile index to the pile's position in the
-	// newest view (-1: not in it yet). Positions change only when new
-	// piles are merged in.
-	pos []int32
 }
 
 func newPublisher() *publisher {
@@ -274,9 +293,7 @@ func (pb *publisher) publish(e *Engine, prev *View, now time.Time) *View {
 		for _, p := range e.piles {
 			var prevSnap *pileSnap
 			if prev != nil {
-				if i, ok := prev.search(p.site, p.id); ok {
-					prevSnap = prev.pile(i)
-				}
+				prevSnap = prev.find(p.site, p.id)
 			}
 			d := pb.dirty[pileKey{p.site, p.id}]
 			if prevSnap != nil && d == nil {
@@ -289,11 +306,15 @@ func (pb *publisher) publish(e *Engine, prev *View, now time.Time) *View {
 			v.ports += snap.nports
 		}
 		slices.SortFunc(piles, comparePileSnaps)
-		pb.setPiles(e, v, piles)
+		v.chunks = make([][]*pileSnap, 0, (len(piles)+chunkSize-1)/chunkSize)
+		for len(piles) > 0 {
+			n := min(chunkSize, len(piles))
+			v.chunks = append(v.chunks, piles[:n:n])
+			piles = piles[n:]
+		}
 		v.alerts = e.Alerts(false)
 	} else {
 		v.chunks = slices.Clone(prev.chunks)
-		v.npiles = prev.npiles
 		v.ports = prev.ports
 		copied := make([]bool, len(v.chunks))
 		var added []*pileSnap
@@ -302,33 +323,27 @@ func (pb *publisher) publish(e *Engine, prev *View, now time.Time) *View {
 			if p == nil {
 				continue // a message the engine dropped or a death of an unknown pile
 			}
-			if int(p.idx) >= len(pb.pos) || pb.pos[p.idx] < 0 {
+			ci, si, found := v.search(k.site, k.pile)
+			if !found {
 				s := e.snapPile(p, nil, nil)
 				added = append(added, s)
 				v.ports += s.nports
 				continue
 			}
-			gi := int(pb.pos[p.idx])
-			ci := gi >> chunkShift
 			if !copied[ci] {
 				v.chunks[ci] = slices.Clone(v.chunks[ci])
 				copied[ci] = true
 			}
-			old := v.chunks[ci][gi&chunkMask]
+			old := v.chunks[ci][si]
 			s := e.snapPile(p, old, auditDirty)
-			v.chunks[ci][gi&chunkMask] = s
+			v.chunks[ci][si] = s
 			v.ports += s.nports - old.nports
 		}
-		if len(added) > 0 {
-			// New piles shift the positions after them: merge and
-			// re-chunk. This walks the fleet, but only in a tick in which
-			// a pile was seen for the first time (at start-up, mostly).
-			slices.SortFunc(added, comparePileSnaps)
-			all := make([]*pileSnap, 0, v.npiles)
-			for _, c := range v.chunks {
-				all = append(all, c...)
-			}
-			pb.setPiles(e, v, mergePiles(all, added))
+		// New piles go into the chunk where they belong (a copy of it);
+		// a chunk grown past twice chunkSize is split. A pile seen for
+		// the first time costs one chunk, never a walk of the fleet.
+		for _, s := range added {
+			v.insert(s)
 		}
 		if pb.alertsDirty {
 			v.alerts = e.Alerts(false)
@@ -343,38 +358,28 @@ func (pb *publisher) publish(e *Engine, prev *View, now time.Time) *View {
 	return v
 }
 
-// setPiles cuts the sorted piles into v's chunks and records where each
-// pile is.
-func (pb *publisher) setPiles(e *Engine, v *View, piles []*pileSnap) {
-	v.npiles = len(piles)
-	v.chunks = make([][]*pileSnap, 0, (len(piles)+chunkSize-1)/chunkSize)
-	for len(piles) > 0 {
-		n := min(chunkSize, len(piles))
-		v.chunks = append(v.chunks, piles[:n:n])
-		piles = piles[n:]
+// insert puts a pile that is not in v into its place. v.chunks must be
+// v's own copy of the chunk list; the chunk it changes is copied.
+func (v *View) insert(s *pileSnap) {
+	if len(v.chunks) == 0 {
+		v.chunks = append(v.chunks, []*pileSnap{s})
+		return
 	}
-	if cap(pb.pos) < len(e.piles) {
-		pb.pos = make([]int32, len(e.piles), len(e.piles)+len(e.piles)/4)
+	ci, si, _ := v.search(s.site, s.id)
+	if ci == len(v.chunks) { // after every pile: the end of the last chunk
+		ci--
+		si = len(v.chunks[ci])
 	}
-	pb.pos = pb.pos[:len(e.piles)]
-	for i := range pb.pos {
-		pb.pos[i] = -1
+	old := v.chunks[ci]
+	ch := make([]*pileSnap, 0, len(old)+1)
+	ch = append(ch, old[:si]...)
+	ch = append(ch, s)
+	ch = append(ch, old[si:]...)
+	if len(ch) <= 2*chunkSize {
+		v.chunks[ci] = ch
+		return
 	}
-	for i := range v.npiles {
-		pb.pos[v.pile(i).idx] = int32(i)
-	}
-}
-
-// mergePiles merges two sorted lists of piles with no pile in both.
-func mergePiles(a, b []*pileSnap) []*pileSnap {
-	out := make([]*pileSnap, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if comparePileSnaps(a[0], b[0]) < 0 {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	out = append(out, a...)
-	return append(out, b...)
+	half := len(ch) / 2
+	v.chunks[ci] = ch[:half:half]
+	v.chunks = slices.Insert(v.chunks, ci+1, ch[half:])
 }

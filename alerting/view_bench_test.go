@@ -60,6 +60,27 @@ func BenchmarkViewPublish(b *testing.B) {
 	}
 }
 
+// BenchmarkViewPublishNewPile is a publication in a tick in which one
+// pile was seen for the first time: the positions after it shift, so the
+// view's chunks are rebuilt (a walk of the pile pointers, no rendering).
+//
+//	go test -run '^$' -bench ViewPublishNewPile -benchmem ./alerting
+func BenchmarkViewPublishNewPile(b *testing.B) {
+	s, f, now := viewFleet(b)
+	m := f.msgs[0]
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		i++
+		m.Topic.Site, m.Topic.Pile = "new", fmt.Sprintf("p%d", i)
+		m.Received = now
+		s.handle(m)
+		b.StartTimer()
+		s.publishView()
+	}
+}
+
 // BenchmarkEnginePortsFullWalk is what one GET /api/v1/ports cost the
 // engine's goroutine before the view: render and sort every port.
 //

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +76,13 @@ type Options struct {
 	MaxBodyBytes int64
 	// Timeout bounds how long a request waits for the Guard. Default 5s.
 	Timeout time.Duration
+	// MaxConcurrentReads bounds the lists (ports, alerts) rendered at
+	// once; default GOMAXPROCS-1, at least 1. Rendering a page of 5,000
+	// ports is CPU work in the reader's goroutine: without a bound, a few
+	// looping clients take every core and the engine's goroutine waits
+	// for the scheduler. A read waits up to Timeout for a slot, then gets
+	// 503 with reason "busy".
+	MaxConcurrentReads int
 }
 
 // API serves the operator HTTP API.
@@ -88,6 +96,7 @@ type API struct {
 	mux      *http.ServeMux
 	operator bool // at least one token has the operator role
 	anonRead bool
+	reads    chan struct{} // a slot per list being rendered
 }
 
 // New checks the options and builds the API. A configuration error names
@@ -108,6 +117,12 @@ func New(o Options) (*API, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
 	}
+	if o.MaxConcurrentReads < 0 {
+		return nil, fmt.Errorf("api: MaxConcurrentReads %d is negative", o.MaxConcurrentReads)
+	}
+	if o.MaxConcurrentReads == 0 {
+		o.MaxConcurrentReads = max(1, runtime.GOMAXPROCS(0)-1)
+	}
 	creds, errs := validTokens(o.Tokens)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("api: %w", errors.Join(errs...))
@@ -125,6 +140,7 @@ func New(o Options) (*API, error) {
 		timeout:  o.Timeout,
 		mux:      http.NewServeMux(),
 		anonRead: o.AnonymousReads && len(creds) == 0,
+		reads:    make(chan struct{}, o.MaxConcurrentReads),
 	}
 	for _, c := range creds {
 		a.operator = a.operator || c.role == RoleOperator
@@ -326,11 +342,17 @@ func (a *API) ports(w http.ResponseWriter, r *http.Request) {
 		}
 		pq.After = k
 	}
+	release, e := a.readSlot(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	var page alerting.PortPage
 	if err := a.callGuard(r, func(ctx context.Context) (err error) {
 		page, err = a.guard.PortsPage(ctx, pq)
 		return err
 	}); err != nil {
+		release()
 		a.guardFailed(w, r, "ports", err)
 		return
 	}
@@ -341,11 +363,38 @@ func (a *API) ports(w http.ResponseWriter, r *http.Request) {
 	if !page.Next.IsZero() {
 		next = page.Next.String()
 	}
-	writeJSON(w, http.StatusOK, struct {
-		Ports []alerting.PortView `json:"ports"`
+	// Encode under the slot, write after it: a slow client holds its
+	// connection, not a slot.
+	// next and as_of come first: a client streaming a large page knows
+	// where to continue before it has read the ports.
+	body := encodeJSON(struct {
 		Next  string              `json:"next,omitempty"`
 		AsOf  time.Time           `json:"as_of,omitzero"`
-	}{page.Ports, next, page.AsOf})
+		Ports []alerting.PortView `json:"ports"`
+	}{next, page.AsOf, page.Ports})
+	release()
+	writeBody(w, http.StatusOK, body)
+}
+
+// readSlot waits for a slot to render a list in, up to the API's Timeout.
+func (a *API) readSlot(r *http.Request) (release func(), e *apiError) {
+	select {
+	case a.reads <- struct{}{}:
+		return func() { <-a.reads }, nil
+	default:
+	}
+	t := time.NewTimer(a.timeout)
+	defer t.Stop()
+	select {
+	case a.reads <- struct{}{}:
+		return func() { <-a.reads }, nil
+	case <-t.C:
+		return nil, &apiError{status: http.StatusServiceUnavailable, Error: "unavailable", Reason: "busy",
+			Detail: "too many lists are being read at once; try again"}
+	case <-r.Context().Done():
+		return nil, &apiError{status: http.StatusServiceUnavailable, Error: "unavailable", Reason: "canceled",
+			Detail: "the request was canceled while waiting for its turn"}
+	}
 }
 
 // alertJSON is an alert with the key that acknowledges it.
@@ -373,11 +422,17 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("bad_parameter", "active must be true or false"))
 		return
 	}
+	release, e := a.readSlot(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	var views []alerting.AlertView
 	if err := a.callGuard(r, func(ctx context.Context) (err error) {
 		views, err = a.guard.Alerts(ctx, activeOnly)
 		return err
 	}); err != nil {
+		release()
 		a.guardFailed(w, r, "alerts", err)
 		return
 	}
@@ -385,9 +440,11 @@ func (a *API) alerts(w http.ResponseWriter, r *http.Request) {
 	for i, v := range views {
 		out[i] = alertJSON{Key: v.Key(), AlertView: v}
 	}
-	writeJSON(w, http.StatusOK, struct {
+	body := encodeJSON(struct {
 		Alerts []alertJSON `json:"alerts"`
 	}{out})
+	release()
+	writeBody(w, http.StatusOK, body)
 }
 
 func (a *API) audit(w http.ResponseWriter, r *http.Request) {

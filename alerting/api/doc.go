@@ -14,9 +14,16 @@
 // Tokens and roles come from the configuration (Token). A viewer may read;
 // an operator may also reset, acknowledge and reload, and the operator's
 // name in the audit is always the token's Name, never something the request
-// says about itself. With no token configured the API is read-only: "no
-// token, no change". Tokens are compared in constant time and never reach a
-// log line, an error or a response.
+// says about itself. With tokens every request needs one; with none the
+// API refuses every change ("no token, no change") and serves reads only
+// when Options.AnonymousReads says so. Tokens are compared in constant
+// time and never reach a log line, an error or a response.
+//
+// Reads (Guard.PortsPage, Alerts, Audit) are served from the engine's
+// published view, never from the engine's goroutine; ports come in pages
+// (limit, after) in the order site, pile, port. Lists are rendered in a
+// bounded number of read slots so that readers never take every core
+// from the safety engine.
 //
 // Every response is JSON. Errors have the form
 //

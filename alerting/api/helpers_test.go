@@ -50,7 +50,8 @@ type fakeGuard struct {
 	mu      sync.Mutex
 	calls   []call
 	err     error
-	block   bool // wait for the context to end, then return its error
+	block   bool          // wait for the context to end, then return its error
+	hold    chan struct{} // non-nil: wait until it is closed
 	ports   []alerting.PortView
 	next    alerting.PortKey     // the Next of every page
 	queries []alerting.PortQuery // every PortsPage query, in order
@@ -61,8 +62,11 @@ type fakeGuard struct {
 func (g *fakeGuard) record(ctx context.Context, c call) error {
 	g.mu.Lock()
 	g.calls = append(g.calls, c)
-	err, block := g.err, g.block
+	err, block, hold := g.err, g.block, g.hold
 	g.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	if block {
 		<-ctx.Done()
 		return ctx.Err()

@@ -180,3 +180,24 @@ func TestOperatorOnly(t *testing.T) {
 	open.ServeHTTP(rec, req)
 	require.Equal(t, 403, rec.Code)
 }
+
+// TestReadSlots: lists are rendered MaxConcurrentReads at a time; a read
+// that finds no slot within Timeout gets 503 busy and never reaches the
+// Guard, and the slot frees when the read in it ends.
+func TestReadSlots(t *testing.T) {
+	g := &fakeGuard{hold: make(chan struct{})}
+	f := newFixture(t, Options{Guard: g, Tokens: testTokens(), MaxConcurrentReads: 1, Timeout: 300 * time.Millisecond})
+	first := make(chan response, 1)
+	go func() { first <- do(t, f.h, "GET", "/api/v1/ports", viewerToken, "") }()
+	require.Eventually(t, func() bool { return len(g.Calls()) == 1 }, 5*time.Second, time.Millisecond)
+	for _, target := range []string{"/api/v1/ports", "/api/v1/alerts"} {
+		r := do(t, f.h, "GET", target, viewerToken, "")
+		require.Equal(t, 503, r.Code, r.Raw)
+		assert.Equal(t, "busy", r.reason())
+	}
+	assert.Len(t, g.Calls(), 1, "a read without a slot never reaches the Guard")
+	close(g.hold)
+	require.Equal(t, 200, (<-first).Code)
+	r := do(t, f.h, "GET", "/api/v1/alerts", viewerToken, "")
+	require.Equal(t, 200, r.Code, r.Raw)
+}
