@@ -84,7 +84,20 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 
 	brokerURL := cfg.MQTT.URL
 	if brokerURL == "" {
-		bo := broker.Options{Addr: cfg.MQTT.Listen, Logger: o.Logger, Registerer: reg}
+		bo := broker.Options{
+			Addr:             cfg.MQTT.Listen,
+			MaxWritesPending: cfg.MQTT.WriteQueue,
+			// A telemetry burst waits in the piles (no PUBACK) while the
+			// storage or the live session is behind, rather than in the
+			// broker's memory or dropped; the command session never waits.
+			Hold: broker.HoldOptions{
+				Watch:  []string{cfg.MQTT.ClientID, cfg.MQTT.ClientID + "-live"},
+				Exempt: []string{cfg.MQTT.ClientID + "-cmd"},
+				Topics: []string{"/telemetry"},
+			},
+			Logger:     o.Logger,
+			Registerer: reg,
+		}
 		if cfg.MQTT.PasswordFile != "" {
 			bo.Auth = auth.Options{
 				PasswordFile: cfg.MQTT.PasswordFile,
