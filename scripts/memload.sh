@@ -171,11 +171,15 @@ while [ "$t" -lt $deadline ]; do
 	t=$((SECONDS - t0))
 done
 hwm=$(kib $CG VmHWM)
+# utime + stime, fields 14 and 15 of /proc/PID/stat (after the command name).
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.1f", ($12 + $13) / hz }' "/proc/$CG/stat")
 cat <<EOF | tee "$DIR/summary.txt"
 pilesim: $(cat "$DIR/pilesim.json")
 chargeguard peak RSS (VmHWM): $(mib "$hwm") MiB; highest sampled RSS $(mib $peak_rss) MiB
 chargeguard RSS ${SETTLE}s after the load: $(mib $end_rss) MiB; heap in use then $((end_heap >> 20)) MiB
 peak Go heap in use: $((peak_heap >> 20)) MiB; peak memory from the OS (go_memstats_sys_bytes): $((peak_sys >> 20)) MiB
-broker dropped: $(metric chargeguard_broker_messages_dropped_total) (write buffer full), $(metric chargeguard_broker_inflight_dropped_total) (in-flight full)
+broker received $(metric chargeguard_broker_messages_received_total) messages; chargeguard stored (acked) $(metric chargeguard_ingest_acked_total); chargeguard CPU ${cpu}s
+broker dropped: $(metric chargeguard_broker_messages_dropped_total) deliveries (write queue full), $(metric chargeguard_broker_inflight_dropped_total) (in-flight full)
+broker held: $(metric chargeguard_broker_publishes_held_total) publishes for $(metric chargeguard_broker_publish_hold_seconds_total)s; let through after the longest hold $(metric chargeguard_broker_publish_hold_timeouts_total), stalled $(metric chargeguard_broker_publish_hold_stalled_total)
 samples: $DIR/samples.txt
 EOF
