@@ -30,8 +30,8 @@ type Options struct {
 	// MaxWritesPending bounds a client's outbound buffer; default 1<<16.
 	// mochi allocates it for every connection (8 bytes a slot).
 	MaxWritesPending int
-	// Hold makes QoS 1 publishers wait while chargeguard's storage session
-	// is behind, instead of the broker dropping; see HoldOptions.
+	// Hold makes QoS 1 publishers wait while chargeguard's storage or live
+	// session is behind, instead of the broker dropping; see HoldOptions.
 	Hold HoldOptions
 	// Auth turns on authentication and the topic ACL when
 	// Auth.PasswordFile is set: the same Mosquitto password file and the

@@ -97,7 +97,7 @@ func newHoldHook(srv *mqtt.Server, o HoldOptions, writesPending int) *holdHook {
 		gate:   make(chan struct{}, 1),
 		held: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_broker_publishes_held_total",
-			Help: "QoS 1 publishes the embedded broker held back (no PUBACK yet) because chargeguard's storage session was behind.",
+			Help: "QoS 1 publishes the embedded broker held back (no PUBACK yet) because chargeguard's storage or live session was behind.",
 		}),
 		heldSecs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_broker_publish_hold_seconds_total",
@@ -105,7 +105,7 @@ func newHoldHook(srv *mqtt.Server, o HoldOptions, writesPending int) *holdHook {
 		}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_broker_publish_hold_timeouts_total",
-			Help: "Held publishes let through after the longest hold while the storage session was still behind (they may then be dropped).",
+			Help: "Held publishes let through after the longest hold while chargeguard's session was still behind (they may then be dropped).",
 		}),
 		stalled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_broker_publish_hold_stalled_total",
