@@ -90,8 +90,16 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 			// A telemetry burst waits in the piles (no PUBACK) while the
 			// storage or the live session is behind, rather than in the
 			// broker's memory or dropped; the command session never waits.
+			// The storage session acks only after the spool's fsync, so
+			// its mark is what its own queue (ingest.queue_size) takes:
+			// a group commit can then take thousands of messages, where
+			// half the write queue would cap it. The live session acks as
+			// it reads: the default mark, under its write queue.
 			Hold: broker.HoldOptions{
-				Watch:  []string{cfg.MQTT.ClientID, cfg.MQTT.ClientID + "-live"},
+				Watch: map[string]int{
+					cfg.MQTT.ClientID:           cfg.Ingest.QueueSize / 2,
+					cfg.MQTT.ClientID + "-live": 0,
+				},
 				Exempt: []string{cfg.MQTT.ClientID + "-cmd"},
 				Topics: []string{"/telemetry"},
 			},

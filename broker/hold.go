@@ -16,8 +16,8 @@ import (
 // packets per client and drops (and counts) a delivery when that queue is
 // full, even a QoS 1 one it has already PUBACKed. With Watch set, a QoS 1
 // PUBLISH from any client but the watched and exempt ones waits, before the
-// broker takes it and PUBACKs it, while a watched session has Above or more
-// QoS 1 messages unacknowledged: the backlog stays in the piles (which keep
+// broker takes it and PUBACKs it, while a watched session has its mark or
+// more QoS 1 messages unacknowledged: the backlog stays in the piles (which keep
 // it until PUBACK), not in the broker's memory, and nothing is dropped.
 //
 // The wait is bounded so that storage trouble never blinds the safety
@@ -28,9 +28,16 @@ import (
 // messages are never held: their sender chose to have them dropped rather
 // than delayed.
 type HoldOptions struct {
-	// Watch lists the client ids whose unacknowledged QoS 1 messages are
-	// watched (chargeguard's storage and live sessions). Empty: no hold.
-	Watch []string
+	// Watch maps the client ids whose unacknowledged QoS 1 messages are
+	// watched (chargeguard's storage and live sessions) to their mark: the
+	// unacknowledged count from which publishers wait. A mark of 0 is
+	// Above. Empty: no hold.
+	//
+	// A mark above Options.MaxWritesPending is safe only for a client that
+	// keeps reading its socket while it has that many unacknowledged (the
+	// storage session: its own queue, ingest.queue_size, takes them), else
+	// its write queue fills first and the broker drops.
+	Watch map[string]int
 	// Exempt lists client ids whose publishes are never held
 	// (chargeguard's command session: a close order must not wait).
 	Exempt []string
@@ -38,10 +45,9 @@ type HoldOptions struct {
 	// are held (chargeguard: "/telemetry", the bulk; a pile's events, acks
 	// and status are few and go through at once).
 	Topics []string
-	// Above is the unacknowledged count from which publishers wait; default
-	// half of Options.MaxWritesPending, so the watched session's write queue
-	// does not fill with QoS 1 messages even when many held publishers are
-	// let go at once.
+	// Above is the default mark; default half of Options.MaxWritesPending,
+	// so the watched session's write queue does not fill with QoS 1
+	// messages even when many held publishers are let go at once.
 	Above int
 	// Max bounds one publish's wait; default 2 s.
 	Max time.Duration
@@ -52,6 +58,7 @@ type HoldOptions struct {
 
 // watched is what the hook knows of one watched session, in unix nanos.
 type watched struct {
+	mark    int
 	lastAck atomic.Int64
 	over    atomic.Int64 // when it was first seen at or over the mark; 0: below it
 }
@@ -65,7 +72,7 @@ type holdHook struct {
 	o      HoldOptions
 
 	mu      sync.Mutex
-	wake    chan struct{} // closed, and replaced, when a watched session falls below Above
+	wake    chan struct{} // closed, and replaced, when a watched session falls below its mark
 	waiting atomic.Int32
 	// gate admits held publishers one at a time, in arrival order (a
 	// channel's blocked senders queue FIFO): a broadcast wake-up would let
@@ -112,8 +119,11 @@ func newHoldHook(srv *mqtt.Server, o HoldOptions, writesPending int) *holdHook {
 			Help: "QoS 1 publishes let through unheld because chargeguard's storage or live session was behind and had acknowledged nothing for the stall time (they may then be dropped).",
 		}),
 	}
-	for _, id := range o.Watch {
-		h.watch[id] = new(watched)
+	for id, mark := range o.Watch {
+		if mark <= 0 {
+			mark = o.Above
+		}
+		h.watch[id] = &watched{mark: mark}
 	}
 	for _, id := range o.Exempt {
 		h.exempt[id] = true
@@ -141,7 +151,7 @@ func (h *holdHook) OnQosComplete(cl *mqtt.Client, _ packets.Packet) {
 		return
 	}
 	w.lastAck.Store(time.Now().UnixNano())
-	if h.waiting.Load() > 0 && cl.State.Inflight.Len() < h.o.Above {
+	if h.waiting.Load() > 0 && cl.State.Inflight.Len() < w.mark {
 		h.mu.Lock()
 		close(h.wake)
 		h.wake = make(chan struct{})
@@ -154,7 +164,7 @@ func (h *holdHook) OnQosComplete(cl *mqtt.Client, _ packets.Packet) {
 func (h *holdHook) behind(now time.Time) (behind, stalled bool) {
 	for id, w := range h.watch {
 		cl, ok := h.srv.Clients.Get(id)
-		if !ok || cl.Closed() || cl.State.Inflight.Len() < h.o.Above {
+		if !ok || cl.Closed() || cl.State.Inflight.Len() < w.mark {
 			w.over.Store(0)
 			continue
 		}

@@ -45,7 +45,7 @@ func startHeld(t *testing.T, stall time.Duration) (*Broker, *prometheus.Registry
 		Addr:             "127.0.0.1:0",
 		MaxWritesPending: 64,
 		Hold: HoldOptions{
-			Watch:  []string{"store"},
+			Watch:  map[string]int{"store": 0},
 			Exempt: []string{"cmd"},
 			Topics: []string{"/telemetry"},
 			Stall:  stall,
