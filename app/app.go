@@ -93,12 +93,17 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 			// The storage session acks only after the spool's fsync, so
 			// its mark is what its own queue (ingest.queue_size) takes:
 			// a group commit can then take thousands of messages, where
-			// half the write queue would cap it. The live session acks as
-			// it reads: the default mark, under its write queue.
+			// half the write queue would cap it. Storage trouble must not
+			// delay a cut, so a reading waits for storage at most 100 ms;
+			// past that it goes on to the engine and waits in storage's
+			// queues (or, if they are full, is dropped and counted). The
+			// live session acks as it reads: the default mark, under its
+			// write queue, and the default 2 s, since holding only paces
+			// an engine that is behind anyway.
 			Hold: broker.HoldOptions{
-				Watch: map[string]int{
-					cfg.MQTT.ClientID:           cfg.Ingest.QueueSize / 2,
-					cfg.MQTT.ClientID + "-live": 0,
+				Watch: map[string]broker.Watch{
+					cfg.MQTT.ClientID:           {Mark: cfg.Ingest.QueueSize / 2, Max: 100 * time.Millisecond},
+					cfg.MQTT.ClientID + "-live": {},
 				},
 				Exempt: []string{cfg.MQTT.ClientID + "-cmd"},
 				Topics: []string{"/telemetry"},

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,15 +30,9 @@ import (
 // than delayed.
 type HoldOptions struct {
 	// Watch maps the client ids whose unacknowledged QoS 1 messages are
-	// watched (chargeguard's storage and live sessions) to their mark: the
-	// unacknowledged count from which publishers wait. A mark of 0 is
-	// Above. Empty: no hold.
-	//
-	// A mark above Options.MaxWritesPending is safe only for a client that
-	// keeps reading its socket while it has that many unacknowledged (the
-	// storage session: its own queue, ingest.queue_size, takes them), else
-	// its write queue fills first and the broker drops.
-	Watch map[string]int
+	// watched (chargeguard's storage and live sessions) to their mark and
+	// longest hold. Empty: no hold.
+	Watch map[string]Watch
 	// Exempt lists client ids whose publishes are never held
 	// (chargeguard's command session: a close order must not wait).
 	Exempt []string
@@ -49,7 +44,7 @@ type HoldOptions struct {
 	// so the watched session's write queue does not fill with QoS 1
 	// messages even when many held publishers are let go at once.
 	Above int
-	// Max bounds one publish's wait; default 2 s.
+	// Max is the default longest wait of one publish; default 2 s.
 	Max time.Duration
 	// Stall: a watched session that acknowledged nothing for this long is
 	// not waited for; default 1 s.
@@ -59,8 +54,23 @@ type HoldOptions struct {
 // watched is what the hook knows of one watched session, in unix nanos.
 type watched struct {
 	mark    int
+	max     time.Duration
 	lastAck atomic.Int64
 	over    atomic.Int64 // when it was first seen at or over the mark; 0: below it
+}
+
+// Watch is how one watched session holds publishers.
+type Watch struct {
+	// Mark is the unacknowledged count from which publishers wait; 0 is
+	// HoldOptions.Above. A mark above Options.MaxWritesPending is safe
+	// only for a client that keeps reading its socket while it has that
+	// many unacknowledged (the storage session: its own queue,
+	// ingest.queue_size, takes them), else its write queue fills first
+	// and the broker drops.
+	Mark int
+	// Max bounds a wait on this session; 0 is HoldOptions.Max. When
+	// several are behind, the longest applies.
+	Max time.Duration
 }
 
 // holdHook implements HoldOptions.
@@ -119,11 +129,8 @@ func newHoldHook(srv *mqtt.Server, o HoldOptions, writesPending int) *holdHook {
 			Help: "QoS 1 publishes let through unheld because chargeguard's storage or live session was behind and had acknowledged nothing for the stall time (they may then be dropped).",
 		}),
 	}
-	for id, mark := range o.Watch {
-		if mark <= 0 {
-			mark = o.Above
-		}
-		h.watch[id] = &watched{mark: mark}
+	for id, w := range o.Watch {
+		h.watch[id] = &watched{mark: cmp.Or(w.Mark, o.Above), max: cmp.Or(w.Max, o.Max)}
 	}
 	for _, id := range o.Exempt {
 		h.exempt[id] = true
@@ -159,9 +166,10 @@ func (h *holdHook) OnQosComplete(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
-// behind reports whether a watched session is at or over the mark and
-// still acknowledging, and whether one is over it and stalled.
-func (h *holdHook) behind(now time.Time) (behind, stalled bool) {
+// behind reports whether a watched session is at or over its mark and
+// still acknowledging, and then the longest hold of those that are; and
+// whether one is over its mark and stalled.
+func (h *holdHook) behind(now time.Time) (behind, stalled bool, limit time.Duration) {
 	for id, w := range h.watch {
 		cl, ok := h.srv.Clients.Get(id)
 		if !ok || cl.Closed() || cl.State.Inflight.Len() < w.mark {
@@ -173,14 +181,15 @@ func (h *holdHook) behind(now time.Time) (behind, stalled bool) {
 		// has not stalled.
 		w.over.CompareAndSwap(0, now.UnixNano())
 		if now.UnixNano()-max(w.lastAck.Load(), w.over.Load()) < int64(h.o.Stall) {
-			return true, false
+			behind, limit = true, max(limit, w.max)
+		} else {
+			stalled = true
 		}
-		stalled = true
 	}
-	return false, stalled
+	return behind, stalled && !behind, limit
 }
 
-// OnPublish holds a QoS 1 publish while the storage session is behind. It
+// OnPublish holds a QoS 1 publish while a watched session is behind. It
 // runs on the publisher's read goroutine, so waiting here stops that
 // connection only.
 func (h *holdHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
@@ -188,14 +197,15 @@ func (h *holdHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		return pk, nil
 	}
 	start := time.Now()
-	if behind, stalled := h.behind(start); !behind {
+	behind, stalled, limit := h.behind(start)
+	if !behind {
 		if stalled {
 			h.stalled.Inc()
 		}
 		return pk, nil
 	}
 	h.held.Inc()
-	timer := time.NewTimer(h.o.Max)
+	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	timeout := func() (packets.Packet, error) {
 		h.timeouts.Inc()
@@ -220,18 +230,25 @@ func (h *holdHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet
 		wake := h.wake
 		h.mu.Unlock()
 		now := time.Now()
-		if behind, stalled := h.behind(now); !behind {
+		behind, stalled, limit = h.behind(now)
+		if !behind {
 			if stalled {
 				h.stalled.Inc()
 			}
 			h.heldSecs.Add(now.Sub(start).Seconds())
 			return pk, nil
 		}
+		// The session that is behind now may allow a shorter wait than
+		// the one that was.
+		left := limit - now.Sub(start)
+		if left <= 0 {
+			return timeout()
+		}
+		timer.Reset(left)
 		select {
 		case <-wake:
 		case <-poll.C:
 		case <-timer.C:
-			return timeout()
 		}
 	}
 }

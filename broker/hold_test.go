@@ -38,18 +38,18 @@ func connect(t *testing.T, url, id string, autoAck bool) paho.Client {
 // startHeld starts a broker whose watched session "store" takes every
 // message and acknowledges none, and fills it up to the mark (Above is half
 // of MaxWritesPending: 32).
-func startHeld(t *testing.T, stall time.Duration) (*Broker, *prometheus.Registry) {
+func startHeld(t *testing.T, stall, storeMax time.Duration) (*Broker, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	b, err := New(Options{
 		Addr:             "127.0.0.1:0",
 		MaxWritesPending: 64,
 		Hold: HoldOptions{
-			Watch:  map[string]int{"store": 0},
+			Watch:  map[string]Watch{"store": {Max: storeMax}},
 			Exempt: []string{"cmd"},
 			Topics: []string{"/telemetry"},
 			Stall:  stall,
-			Max:    time.Hour, // only the stall may let a held publish through
+			Max:    time.Hour, // only the stall or storeMax may let a held publish through
 		},
 		Logger:     zerolog.Nop(),
 		Registerer: reg,
@@ -70,7 +70,7 @@ func startHeld(t *testing.T, stall time.Duration) (*Broker, *prometheus.Registry
 // only until Stall, never up to Max: storage trouble must not keep readings
 // from the safety engine.
 func TestHoldStallValve(t *testing.T) {
-	b, reg := startHeld(t, 200*time.Millisecond)
+	b, reg := startHeld(t, 200*time.Millisecond, 0)
 	pile := connect(t, b.URL(), "pile", true)
 	const n = 32 + 8
 	var toks []paho.Token
@@ -91,7 +91,7 @@ func TestHoldStallValve(t *testing.T) {
 // given up on), a close command, a pile's event and a QoS 0 message still
 // go through.
 func TestHoldNeverHoldsCommandsOrEvents(t *testing.T) {
-	b, reg := startHeld(t, time.Hour)
+	b, reg := startHeld(t, time.Hour, 0)
 	pile := connect(t, b.URL(), "pile", true)
 	var toks []paho.Token
 	for i := range 32 + 1 {
@@ -121,4 +121,22 @@ func TestHoldNeverHoldsCommandsOrEvents(t *testing.T) {
 		require.NoError(t, tk.Error())
 	}
 	require.Equal(t, 1.0, counter(t, reg, "chargeguard_broker_publishes_held_total"))
+}
+
+// TestHoldBoundedPerSession: a session's own Max bounds a wait on it (the
+// storage session's 100 ms in chargeguard), even when the default is
+// longer and the session keeps acknowledging.
+func TestHoldBoundedPerSession(t *testing.T) {
+	b, reg := startHeld(t, time.Hour, 50*time.Millisecond)
+	pile := connect(t, b.URL(), "pile", true)
+	var toks []paho.Token
+	for i := range 32 + 4 {
+		toks = append(toks, pile.Publish("chargers/s/p/telemetry", 1, false, fmt.Sprintf(`{"seq":%d}`, i)))
+	}
+	for i, tk := range toks {
+		require.True(t, tk.WaitTimeout(30*time.Second), "publish %d still held after 30 s: the session's Max was ignored", i)
+		require.NoError(t, tk.Error())
+	}
+	require.Positive(t, counter(t, reg, "chargeguard_broker_publish_hold_timeouts_total"))
+	require.Zero(t, counter(t, reg, "chargeguard_broker_publish_hold_stalled_total"))
 }
