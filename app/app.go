@@ -97,11 +97,33 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	brokerURL := cfg.MQTT.URL
 	if brokerURL == "" {
 		bo := broker.Options{
-			Addr:            cfg.MQTT.Listen,
-			AllowAnonymous:  cfg.MQTT.AllowAnonymous,
-			MaxPreAuthConns: cfg.MQTT.MaxPreAuthConnections,
-			Logger:          o.Logger,
-			Registerer:      reg,
+			Addr:             cfg.MQTT.Listen,
+			AllowAnonymous:   cfg.MQTT.AllowAnonymous,
+			MaxPreAuthConns:  cfg.MQTT.MaxPreAuthConnections,
+			MaxWritesPending: cfg.MQTT.WriteQueue,
+			// A telemetry burst waits in the piles (no PUBACK) while the
+			// storage or the live session is behind, rather than in the
+			// broker's memory or dropped; the command session never waits.
+			// The storage session acks only after the spool's fsync, so
+			// its mark is what its own queue (ingest.queue_size) takes:
+			// a group commit can then take thousands of messages, where
+			// half the write queue would cap it. Storage trouble must not
+			// delay a cut, so a reading waits for storage at most 100 ms;
+			// past that it goes on to the engine and waits in storage's
+			// queues (or, if they are full, is dropped and counted). The
+			// live session acks as it reads: the default mark, under its
+			// write queue, and the default 2 s, since holding only paces
+			// an engine that is behind anyway.
+			Hold: broker.HoldOptions{
+				Watch: map[string]broker.Watch{
+					cfg.MQTT.ClientID:           {Mark: cfg.Ingest.QueueSize / 2, Max: 100 * time.Millisecond},
+					cfg.MQTT.ClientID + "-live": {},
+				},
+				Exempt: []string{cfg.MQTT.ClientID + "-cmd"},
+				Topics: []string{"/telemetry"},
+			},
+			Logger:     o.Logger,
+			Registerer: reg,
 		}
 		if cfg.MQTT.PasswordFile != "" {
 			bo.Auth = auth.Options{

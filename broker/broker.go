@@ -65,7 +65,11 @@ type Options struct {
 	// 65535, the default.
 	MaxInflight int
 	// MaxWritesPending bounds a client's outbound buffer; default 1<<16.
+	// mochi allocates it for every connection (8 bytes a slot).
 	MaxWritesPending int
+	// Hold makes QoS 1 publishers wait while chargeguard's storage or live
+	// session is behind, instead of the broker dropping; see HoldOptions.
+	Hold HoldOptions
 	// Auth turns on authentication and the topic ACL when
 	// Auth.PasswordFile is set: the same Mosquitto password file and the
 	// same rules as deploy/mosquitto (see package broker/auth). The hook
@@ -149,6 +153,13 @@ func New(o Options) (*Broker, error) {
 	} else if err := srv.AddHook(new(mochiauth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("broker: add auth hook: %w", err)
 	}
+	var hold *holdHook
+	if len(o.Hold.Watch) > 0 {
+		hold = newHoldHook(srv, o.Hold, o.MaxWritesPending)
+		if err := srv.AddHook(hold, nil); err != nil {
+			return nil, fmt.Errorf("broker: add hold hook: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen on %s: %w", o.Addr, err)
@@ -162,6 +173,9 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{srv: srv, preAuth: g, ln: ln, addr: ln.Addr().String(), log: o.Logger}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(b.collectors()...)
+		if hold != nil {
+			o.Registerer.MustRegister(hold.collectors()...)
+		}
 	}
 	return b, nil
 }

@@ -3,4 +3,8 @@
 // binary serves a single site or a demo. A city deployment uses Mosquitto or
 // EMQX instead (deploy/mosquitto); chargeguard speaks to both the same way,
 // over TCP.
+//
+// Its memory is bounded per connection (Options.MaxWritesPending), and a
+// QoS 1 burst that chargeguard cannot take yet waits in the piles, which
+// keep it until PUBACK, rather than in the broker (HoldOptions).
 package broker

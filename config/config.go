@@ -155,6 +155,15 @@ type MQTT struct {
 	// TopicRoot is the first topic level of every pile topic.
 	TopicRoot string        `yaml:"topic_root"`
 	KeepAlive time.Duration `yaml:"keepalive"`
+	// WriteQueue bounds the packets the embedded broker queues for one
+	// client's socket; when a client's queue is full the broker drops the
+	// delivery and counts it (chargeguard_broker_messages_dropped_total).
+	// The broker allocates the queue for every connection, pile or not (8
+	// bytes a slot), and chargeguard's own sessions can fill theirs (about
+	// 1.3 KiB a telemetry message), so this is the main memory knob of a
+	// large fleet: 65536 cost 512 KiB per pile. Chargeguard's storage
+	// session has its own queue after it (ingest.queue_size).
+	WriteQueue int `yaml:"write_queue"`
 }
 
 // Influx says where readings are stored. For InfluxDB 1.8 the bucket is
@@ -245,6 +254,7 @@ func Default() Config {
 			ClientID:              "chargeguard",
 			TopicRoot:             telemetry.DefaultRoot,
 			KeepAlive:             30 * time.Second,
+			WriteQueue:            1024,
 		},
 		Influx: Influx{
 			URL:          "http://127.0.0.1:8086",
@@ -378,6 +388,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MQTT.KeepAlive < time.Second {
 		bad("mqtt.keepalive", "must be at least 1s")
+	}
+	if c.MQTT.WriteQueue < 16 || c.MQTT.WriteQueue > 65536 {
+		bad("mqtt.write_queue", "must be 16 to 65536 packets")
 	}
 	if u, err := url.Parse(c.Influx.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("influx.url", "want http(s)://host:port")

@@ -68,6 +68,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"mqtt.client_id", func(c *Config) { c.MQTT.ClientID = "" }},
 		{"mqtt.topic_root", func(c *Config) { c.MQTT.TopicRoot = "a/b" }},
 		{"mqtt.keepalive", func(c *Config) { c.MQTT.KeepAlive = 0 }},
+		{"mqtt.write_queue", func(c *Config) { c.MQTT.WriteQueue = 1 << 20 }},
 		{"influx.url", func(c *Config) { c.Influx.URL = "localhost:8086" }},
 		{"influx.bucket", func(c *Config) { c.Influx.Bucket = "" }},
 		{"influx.batch_records", func(c *Config) { c.Influx.BatchRecords = 0 }},

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -184,6 +185,24 @@ func TestStatefulSet(t *testing.T) {
 	}
 	assert.Equal(t, "500m", get(c, "resources", "requests", "cpu"))
 	assert.Equal(t, "256Mi", get(c, "resources", "requests", "memory"))
+	// The Go runtime's soft limit sits below the pod's hard one, so the
+	// collector works harder before the kernel kills the guard
+	// (docs/benchmarks.md, "Memory under load").
+	var soft string
+	for _, e := range list(get(c, "env")) {
+		if str(get(e, "name")) == "GOMEMLIMIT" {
+			soft = str(get(e, "value"))
+		}
+	}
+	softMiB, ok := strings.CutSuffix(soft, "MiB")
+	require.True(t, ok, "GOMEMLIMIT %q: want NNNMiB", soft)
+	hardMiB, ok := strings.CutSuffix(str(get(c, "resources", "limits", "memory")), "Mi")
+	require.True(t, ok, "limits.memory: want NNNMi")
+	softN, err := strconv.Atoi(softMiB)
+	require.NoError(t, err)
+	hardN, err := strconv.Atoi(hardMiB)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, softN*10, hardN*8, "GOMEMLIMIT %s is not under 80 %% of limits.memory %s", soft, get(c, "resources", "limits", "memory"))
 
 	// /data is the PersistentVolumeClaim, the config the ConfigMap.
 	mounts := map[string]string{}
