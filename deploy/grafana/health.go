@@ -209,6 +209,26 @@ func healthBoard() *dashboard.DashboardBuilder {
 		Legend(legendList()).Tooltip(tooltipAll()).
 		Span(8).Height(8))
 
+	b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Response to critical alerts (1-3-5)").
+		Description("How fast on-call acknowledges an alert and reports being on site, per site, as the console records it (90th percentile). The district's target: respond within 1 minute (dashed), on site within 3. A critical alert unacknowledged after a minute escalates (ChargeguardCriticalUnacknowledged).").
+		Datasource(promRef()).
+		WithTarget(promTarget("A", PromAckP90)).
+		WithTarget(promTarget("B", PromOnSiteP90)).
+		Unit(units.Seconds).Min(0).
+		Thresholds(thresholds(colorOK, 60.0, colorCut)).
+		ThresholdsStyle(dashedThresholds()).
+		Legend(legendList()).Tooltip(tooltipAll()).
+		Span(8).Height(8))
+	b.WithPanel(timeseries.NewPanelBuilder().
+		Title("Telemetry the engine could use only in part").
+		Description("Per second, by outcome: duplicate, late and stale messages (set aside: only the single-reading trips run on them), unplaced (no usable seq), partial (broke the protocol, acted on as far as it validated), restart (a pile restarted its counter without a birth). Many at once from many piles: ChargeguardPilesUnreadable.").
+		Datasource(promRef()).
+		WithTarget(promTarget("A", PromSetAside)).
+		Unit(units.Short).Min(0).
+		Legend(legendList()).Tooltip(tooltipAll()).
+		Span(8).Height(8))
+
 	b.WithRow(dashboard.NewRowBuilder("MQTT, broker and notifications"))
 	b.WithPanel(statetimeline.NewPanelBuilder().
 		Title("MQTT sessions over time").

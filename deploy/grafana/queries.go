@@ -471,6 +471,13 @@ var (
 	PromBrokerInflight = PromQuery{"health/broker-inflight-dropped", `sum(` + rate("chargeguard_broker_inflight_dropped_total") + `)`, "in-flight dropped"}
 	PromVarInstance    = PromQuery{"var/instance", `label_values(chargeguard_ingest_received_total, instance)`, ""}
 
+	// The district's 1-3-5 response target, as the console times it: 90 %
+	// of acknowledgements within a minute, of arrivals on site within three.
+	PromAckP90    = PromQuery{"health/incident-ack-p90", quantile("0.9", "chargeguard_incident_time_to_ack_seconds", ", site"), "acknowledged, p90, {{site}}"}
+	PromOnSiteP90 = PromQuery{"health/incident-on-site-p90", quantile("0.9", "chargeguard_incident_time_to_on_site_seconds", ", site"), "on site, p90, {{site}}"}
+	// Telemetry the engine could use only in part (contract v1.1).
+	PromSetAside = PromQuery{"health/engine-set-aside", `sum by (outcome) (` + rate("chargeguard_engine_telemetry_set_aside_total") + `)`, "{{outcome}}"}
+
 	// Fleet overview, from chargeguard's own gauges: the engine knows which
 	// alerts are firing now and which ports it keeps closed.
 	PromFleetFiring  = PromQuery{"fleet/alerts-firing", `sum by (severity) (chargeguard_alerts_firing)`, "{{severity}}"}
@@ -517,6 +524,6 @@ func PromQueries() []PromQuery {
 		PromCommandsFailed, PromPortsLatched, PromOfflineBySite, PromMQTTLost,
 		PromNotifySent, PromNotifyErrors, PromNotifyDropped, PromNotifyQueue,
 		PromBrokerClients, PromBrokerDropped, PromBrokerInflight, PromVarInstance,
-		PromFleetFiring, PromFleetLatched,
+		PromFleetFiring, PromFleetLatched, PromAckP90, PromOnSiteP90, PromSetAside,
 	}
 }
