@@ -28,6 +28,12 @@ type LoadOptions struct {
 	Rate float64
 	// Duration is how long to send.
 	Duration time.Duration
+	// Messages, when above 0, stops the run once that many telemetry
+	// messages are sent in all (spread over the connections by their share
+	// of the piles), even before Duration. With a Rate beyond what the
+	// broker takes, it sends a fixed load as fast as possible: what a
+	// throughput run (scripts/sidebyside.sh) wants.
+	Messages int64
 	// Conns is the number of MQTT connections the piles share; default one
 	// per pile.
 	Conns int
@@ -122,14 +128,15 @@ func Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	}
 	o.Logger.Info().Int("piles", o.Piles).Int("conns", o.Conns).Float64("rate", o.Rate).Dur("duration", o.Duration).Msg("load: connected")
 
+	limits := shares(o.Messages, workers, o.Piles)
 	start := time.Now()
 	runCtx, cancel := context.WithDeadline(ctx, start.Add(o.Duration))
 	defer cancel()
-	for _, w := range workers {
+	for i, w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(runCtx, start, o.Rate*float64(len(w.piles))/float64(o.Piles))
+			w.run(runCtx, start, o.Rate*float64(len(w.piles))/float64(o.Piles), limits[i])
 		}()
 	}
 	wg.Wait()
@@ -219,9 +226,29 @@ func (w *loadConn) connect(ctx context.Context) error {
 	return nil
 }
 
+// shares splits total messages over the connections by their share of the
+// piles; the parts add up to total exactly. All zero when total is 0 (no
+// limit).
+func shares(total int64, workers []*loadConn, piles int) []int64 {
+	out := make([]int64, len(workers))
+	if total <= 0 {
+		return out
+	}
+	var sum int64
+	for i, w := range workers {
+		out[i] = total * int64(len(w.piles)) / int64(piles)
+		sum += out[i]
+	}
+	for i := 0; sum < total; i = (i + 1) % len(out) {
+		out[i]++
+		sum++
+	}
+	return out
+}
+
 // run publishes at rate msgs/s, round-robin over the connection's piles,
-// until ctx is done.
-func (w *loadConn) run(ctx context.Context, start time.Time, rate float64) {
+// until ctx is done or, when limit is above 0, limit messages are sent.
+func (w *loadConn) run(ctx context.Context, start time.Time, rate float64, limit int64) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	var sent int64
@@ -233,6 +260,12 @@ func (w *loadConn) run(ctx context.Context, start time.Time, rate float64) {
 		case <-t.C:
 		}
 		due := int64(rate*time.Since(start).Seconds()) - sent
+		if limit > 0 {
+			if sent >= limit {
+				return
+			}
+			due = min(due, limit-sent)
+		}
 		for ; due > 0 && ctx.Err() == nil; due-- {
 			p := w.piles[next]
 			next = (next + 1) % len(w.piles)

@@ -82,3 +82,32 @@ func BenchmarkLoadQoS0(b *testing.B) {
 	}
 	b.ReportMetric(float64(sent)/secs, "msgs/s")
 }
+
+func TestSharesAddUp(t *testing.T) {
+	for _, c := range []struct {
+		total        int64
+		piles, conns int
+	}{{100000, 1000, 4}, {7, 3, 2}, {1, 10, 3}, {100001, 2000, 7}, {0, 5, 2}} {
+		workers := make([]*loadConn, c.conns)
+		for i := range workers {
+			workers[i] = &loadConn{}
+		}
+		for p := 0; p < c.piles; p++ {
+			w := workers[p%c.conns]
+			w.piles = append(w.piles, &loadPile{})
+		}
+		got := shares(c.total, workers, c.piles)
+		var sum int64
+		for i, n := range got {
+			sum += n
+			// Each connection's part follows its piles within one message.
+			want := float64(c.total) * float64(len(workers[i].piles)) / float64(c.piles)
+			if d := float64(n) - want; d < -1 || d > 1 {
+				t.Errorf("total %d, %d piles over %d conns: conn %d got %d, want about %.1f", c.total, c.piles, c.conns, i, n, want)
+			}
+		}
+		if sum != c.total {
+			t.Errorf("total %d, %d piles over %d conns: parts %v add up to %d", c.total, c.piles, c.conns, got, sum)
+		}
+	}
+}

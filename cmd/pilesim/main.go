@@ -268,6 +268,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Ports, "ports", 10, "ports per pile")
 	fs.Float64Var(&o.Rate, "rate", 1000, "target telemetry messages per second, all piles together")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send")
+	fs.Int64Var(&o.Messages, "messages", 0, "stop after this many telemetry messages in all, even before --duration (0: no limit); with a --rate beyond the broker's, a fixed load sent as fast as it takes it")
 	fs.IntVar(&o.Conns, "conns", 0, "connections the piles share (default: one per pile)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	fs.Usage = func() {
