@@ -18,14 +18,7 @@ import (
 // memory from /proc.
 func procStats(tb testing.TB, pid int) (cpu time.Duration, peakRSS int64) {
 	tb.Helper()
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(tb, err)
-	// Fields after the command name (which may hold spaces) start after ')'.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // USER_HZ on Linux
-	cpu = time.Duration(utime+stime) * time.Second / clkTck
+	cpu = testenv.ProcCPU(tb, pid)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	require.NoError(tb, err)
 	for _, line := range strings.Split(string(status), "\n") {

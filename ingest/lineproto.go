@@ -45,17 +45,21 @@ func appendMessage(dst []byte, m *telemetry.Message, maxSkew time.Duration) (out
 	site, pile := m.Topic.Site, m.Topic.Pile
 	switch {
 	case m.Telemetry != nil:
+		// Every value once (docs/schema.md): seq is on the pile point only
+		// (the port points of a message share its time, so they are found by
+		// it), and what the port points already hold, such as how many
+		// ports charge, is not written again. Tag keys in InfluxDB's order
+		// (pile, port, site), so it has nothing to sort.
 		t := m.Telemetry
 		ts, sk := pointTime(t.TS, m.Received, maxSkew)
-		charging := 0
 		for i := range t.Ports {
 			p := &t.Ports[i]
-			if p.State == telemetry.StateCharging {
-				charging++
-			}
-			dst = appendSeries(dst, MeasurementPort, site, pile)
+			dst = append(dst, MeasurementPort+",pile="...)
+			dst = lp.Tag(dst, pile)
 			dst = append(dst, ",port="...)
 			dst = strconv.AppendInt(dst, int64(p.N), 10)
+			dst = append(dst, ",site="...)
+			dst = lp.Tag(dst, site)
 			dst = append(dst, " state="...)
 			dst = lp.String(dst, string(p.State), 32)
 			dst = lp.OptFloat(dst, "v", p.V)
@@ -63,14 +67,12 @@ func appendMessage(dst []byte, m *telemetry.Message, maxSkew time.Duration) (out
 			dst = lp.OptFloat(dst, "w", p.W)
 			dst = lp.OptFloat(dst, "wh", p.WH)
 			dst = lp.OptFloat(dst, "temp_c", p.TempC)
-			dst = lp.Int(dst, "seq", int64(t.Seq))
 			dst = lp.Time(dst, ts)
 		}
 		dst = appendSeries(dst, MeasurementPile, site, pile)
 		dst = append(dst, " seq="...)
 		dst = strconv.AppendInt(dst, int64(t.Seq), 10)
 		dst = append(dst, 'i')
-		dst = lp.Int(dst, "ports_charging", int64(charging))
 		dst = lp.OptFloat(dst, "ambient_c", t.AmbientC)
 		dst = lp.OptFloat(dst, "leak_ma", t.LeakMA)
 		if t.Smoke != nil {

@@ -26,9 +26,9 @@ func TestAppendMessageTelemetry(t *testing.T) {
 	}
 	got, skewed := appendMessage(nil, &m, 5*time.Minute)
 	require.False(t, skewed)
-	want := "port,pile=p-1,site=s1,port=1 state=\"charging\",v=221.3,a=1.82,w=398,wh=120.5,temp_c=38.2,seq=4411i 1751371200000000000\n" +
-		"port,pile=p-1,site=s1,port=2 state=\"idle\",a=0,temp_c=30.1,seq=4411i 1751371200000000000\n" +
-		"pile,pile=p-1,site=s1 seq=4411i,ports_charging=1i,ambient_c=31.5,leak_ma=2,smoke=false,skew_ms=500i 1751371200000000000\n"
+	want := "port,pile=p-1,port=1,site=s1 state=\"charging\",v=221.3,a=1.82,w=398,wh=120.5,temp_c=38.2 1751371200000000000\n" +
+		"port,pile=p-1,port=2,site=s1 state=\"idle\",a=0,temp_c=30.1 1751371200000000000\n" +
+		"pile,pile=p-1,site=s1 seq=4411i,ambient_c=31.5,leak_ma=2,smoke=false,skew_ms=500i 1751371200000000000\n"
 	require.Equal(t, want, string(got))
 }
 

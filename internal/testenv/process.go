@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -299,3 +300,19 @@ func (s *server) Running() bool {
 
 // PID returns the server's process id (of its latest start).
 func (s *server) PID() int { return s.proc.pid() }
+
+// ProcCPU is the CPU time (user + system) process pid has used so far, from
+// /proc: for benchmarks that report what a server spent on their load.
+func ProcCPU(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	// Fields after the command name (which may hold spaces) start after ')'.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clkTck
+}
