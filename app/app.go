@@ -341,6 +341,7 @@ func (a *App) newWriter(cfg config.Config, o Options, reg prometheus.Registerer)
 		Org:                cfg.Influx.Org,
 		Bucket:             cfg.Influx.Bucket,
 		BatchRecords:       cfg.Influx.BatchRecords,
+		Concurrency:        cfg.Influx.WriteConcurrency,
 		BatchBytes:         cfg.Influx.BatchBytes,
 		Timeout:            cfg.Influx.Timeout,
 		DeadLetterPath:     filepath.Join(cfg.DataDir, "deadletter.lp"),

@@ -169,13 +169,17 @@ type MQTT struct {
 // Influx says where readings are stored. For InfluxDB 1.8 the bucket is
 // "database/retention-policy" and the token "user:password" or empty.
 type Influx struct {
-	URL          string        `yaml:"url"`
-	Token        Secret        `yaml:"token"`
-	Org          string        `yaml:"org"`
-	Bucket       string        `yaml:"bucket"`
-	BatchRecords int           `yaml:"batch_records"`
-	BatchBytes   int           `yaml:"batch_bytes"`
-	Timeout      time.Duration `yaml:"timeout"`
+	URL          string `yaml:"url"`
+	Token        Secret `yaml:"token"`
+	Org          string `yaml:"org"`
+	Bucket       string `yaml:"bucket"`
+	BatchRecords int    `yaml:"batch_records"`
+	BatchBytes   int    `yaml:"batch_bytes"`
+	// WriteConcurrency is how many write requests may be in flight at once
+	// (docs/benchmarks.md measures 1, 2 and 4); the spool is still trimmed
+	// in order.
+	WriteConcurrency int           `yaml:"write_concurrency"`
+	Timeout          time.Duration `yaml:"timeout"`
 	// DeadLetterMaxBytes bounds data_dir/deadletter.lp, where points that
 	// InfluxDB refuses for good are kept; past it they are counted, not
 	// kept (the file shares the disk with the spool and the safety state).
@@ -257,12 +261,13 @@ func Default() Config {
 			WriteQueue:            1024,
 		},
 		Influx: Influx{
-			URL:          "http://127.0.0.1:8086",
-			Org:          "chargeguard",
-			Bucket:       "chargeguard/autogen",
-			BatchRecords: 5000,
-			BatchBytes:   4 << 20,
-			Timeout:      10 * time.Second,
+			URL:              "http://127.0.0.1:8086",
+			Org:              "chargeguard",
+			Bucket:           "chargeguard/autogen",
+			BatchRecords:     5000,
+			BatchBytes:       4 << 20,
+			WriteConcurrency: 2,
+			Timeout:          10 * time.Second,
 			// 64 MiB: a day of a few refused points a second, 1/16 of the
 			// default spool quota.
 			DeadLetterMaxBytes: 64 << 20,
@@ -402,6 +407,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Influx.BatchRecords < 1 {
 		bad("influx.batch_records", "must be at least 1")
+	}
+	if c.Influx.WriteConcurrency < 1 || c.Influx.WriteConcurrency > 16 {
+		bad("influx.write_concurrency", "must be 1..16")
 	}
 	if c.Influx.BatchBytes < 1024 {
 		bad("influx.batch_bytes", "must be at least 1024")

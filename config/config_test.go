@@ -73,6 +73,8 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"influx.bucket", func(c *Config) { c.Influx.Bucket = "" }},
 		{"influx.batch_records", func(c *Config) { c.Influx.BatchRecords = 0 }},
 		{"influx.batch_bytes", func(c *Config) { c.Influx.BatchBytes = 10 }},
+		{"influx.write_concurrency", func(c *Config) { c.Influx.WriteConcurrency = 0 }},
+		{"influx.write_concurrency", func(c *Config) { c.Influx.WriteConcurrency = 17 }},
 		{"influx.timeout", func(c *Config) { c.Influx.Timeout = time.Millisecond }},
 		{"influx.dead_letter_max_bytes", func(c *Config) { c.Influx.DeadLetterMaxBytes = 100 }},
 		{"spool.max_bytes", func(c *Config) { c.Spool.MaxBytes = 1 }},

@@ -6,6 +6,8 @@
 #   scripts/sidebyside.sh                      one run, Telegraf first
 #   RUNS=3 scripts/sidebyside.sh               three runs, the order alternating
 #   MESSAGES=20000 scripts/sidebyside.sh       a quick look
+#   ONLY=chargeguard CHARGEGUARD_CONFIG=x.yaml scripts/sidebyside.sh
+#                                              one consumer, e.g. to tune it
 #
 # Each contender gets a fresh Mosquitto and a fresh InfluxDB (empty data
 # directories), so neither pays for the other's data. The load is
@@ -223,6 +225,7 @@ order=(telegraf chargeguard)
 [ "$FIRST" = chargeguard ] && order=(chargeguard telegraf)
 for r in $(seq "$RUNS"); do
 	for name in "${order[@]}"; do
+		[ -n "${ONLY:-}" ] && [ "$name" != "$ONLY" ] && continue
 		one "$name" "$tmp/run$r/$name"
 	done
 	order=("${order[1]}" "${order[0]}")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -27,6 +28,7 @@ import (
 const (
 	DefaultBatchBytes   = 1 << 20
 	DefaultBatchRecords = 5000
+	DefaultConcurrency  = 2
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 30 * time.Second
 	DefaultTimeout      = 10 * time.Second
@@ -56,6 +58,13 @@ type Options struct {
 	BatchBytes int
 	// BatchRecords bounds the spool records of one request; default 5000.
 	BatchRecords int
+	// Concurrency is how many requests may be in flight at once; default
+	// DefaultConcurrency. InfluxDB serves one request on one core, so a
+	// single writer leaves the rest of the machine idle while chargeguard
+	// waits (docs/benchmarks.md, "What InfluxDB spends per stored port
+	// sample"). The spool is trimmed only past records whose request and
+	// every earlier one succeeded, so a crash still loses nothing.
+	Concurrency int
 	// MinBackoff and MaxBackoff bound the wait between retries of a failed
 	// request; defaults 100 ms and 30 s. The wait doubles per failure, with
 	// jitter.
@@ -90,12 +99,14 @@ type Writer struct {
 	m       *metrics
 	secrets []string // redacted from every message that leaves the writer
 
-	// Used by Run's goroutine only.
+	bodies sync.Pool // *bytes.Buffer for request bodies
+
+	// Used by Run's requests, under mu.
+	mu         sync.Mutex
 	dl         *os.File
 	dlInfo     os.FileInfo // of dl when opened, to notice it was moved
 	dlSize     int64
 	dlFullLog  time.Time
-	body       bytes.Buffer
 	failLabel  string
 	failLogged time.Time
 	suppressed int
@@ -122,7 +133,7 @@ func New(o Options, sp *spool.Spool) (*Writer, error) {
 		name string
 		v    int64
 	}{
-		{"BatchBytes", int64(o.BatchBytes)}, {"BatchRecords", int64(o.BatchRecords)},
+		{"BatchBytes", int64(o.BatchBytes)}, {"BatchRecords", int64(o.BatchRecords)}, {"Concurrency", int64(o.Concurrency)},
 		{"MinBackoff", int64(o.MinBackoff)}, {"MaxBackoff", int64(o.MaxBackoff)},
 		{"Timeout", int64(o.Timeout)}, {"DeadLetterMaxBytes", o.DeadLetterMaxBytes},
 	} {
@@ -132,6 +143,7 @@ func New(o Options, sp *spool.Spool) (*Writer, error) {
 	}
 	o.BatchBytes = cmpOr(o.BatchBytes, DefaultBatchBytes)
 	o.BatchRecords = cmpOr(o.BatchRecords, DefaultBatchRecords)
+	o.Concurrency = cmpOr(o.Concurrency, DefaultConcurrency)
 	o.MinBackoff = cmpOr(o.MinBackoff, DefaultMinBackoff)
 	o.MaxBackoff = cmpOr(o.MaxBackoff, DefaultMaxBackoff)
 	o.Timeout = cmpOr(o.Timeout, DefaultTimeout)
@@ -246,6 +258,10 @@ func (w *Writer) Ping(ctx context.Context) error {
 // Run writes the spool's records to InfluxDB until ctx is done, then returns
 // nil; records not yet accepted stay in the spool for the next run. It
 // returns an error only if the spool fails.
+//
+// Up to Concurrency batches are in flight at once, read from the spool in
+// order; they may finish in any order, but the spool is trimmed in order,
+// only past a batch once it and every batch before it are stored.
 func (w *Writer) Run(ctx context.Context) error {
 	defer w.hc.CloseIdleConnections()
 	defer func() {
@@ -253,26 +269,60 @@ func (w *Writer) Run(ctx context.Context) error {
 			_ = w.dl.Close()
 		}
 	}()
-	from := w.sp.FirstIndex()
-	for {
-		first, recs, err := w.sp.Next(ctx, from, w.o.BatchRecords, w.o.BatchBytes)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("influx writer: read spool: %w", err)
-		}
-		if err := w.store(ctx, recs); err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type batch struct {
+		end  uint64 // index after its last record
+		done chan error
+	}
+	slots := make(chan struct{}, w.o.Concurrency)
+	inflight := make(chan batch, w.o.Concurrency)
+	var readErr error
+	go func() {
+		defer close(inflight)
+		from := w.sp.FirstIndex()
+		for {
+			first, recs, err := w.sp.Next(ctx, from, w.o.BatchRecords, w.o.BatchBytes)
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
-			return err
+			if err != nil {
+				readErr = fmt.Errorf("influx writer: read spool: %w", err)
+				cancel()
+				return
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			b := batch{end: first + uint64(len(recs)), done: make(chan error, 1)}
+			go func() { b.done <- w.store(ctx, recs) }()
+			inflight <- b // never blocks: a slot is held
+			from = b.end
 		}
-		from = first + uint64(len(recs))
-		if err := w.sp.Trim(from); err != nil {
-			return fmt.Errorf("influx writer: trim spool: %w", err)
+	}()
+	var err error
+	for b := range inflight {
+		serr := <-b.done
+		<-slots
+		if err != nil || ctx.Err() != nil {
+			continue // stopping: wait for the rest, trim nothing more
+		}
+		if serr != nil {
+			cancel() // store fails only when ctx is done
+			continue
+		}
+		if terr := w.sp.Trim(b.end); terr != nil {
+			err = fmt.Errorf("influx writer: trim spool: %w", terr)
+			cancel()
 		}
 	}
+	// inflight is closed: the reader is gone, readErr is set.
+	if err == nil {
+		err = readErr
+	}
+	return err
 }
 
 // piece is a unit of bisection: a record's lines, or one line of it.
@@ -388,16 +438,21 @@ func (e *rejectedError) Error() string {
 // the data until it succeeds or ctx is done. It returns nil, a
 // *rejectedError, or ctx's error.
 func (w *Writer) send(ctx context.Context, ps []piece) error {
-	w.body.Reset()
+	buf, _ := w.bodies.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	buf.Reset()
 	points := 0
 	for i, p := range ps {
 		if i > 0 {
-			w.body.WriteByte('\n')
+			buf.WriteByte('\n')
 		}
-		w.body.Write(p.lines)
+		buf.Write(p.lines)
 		points += p.n
 	}
-	body := w.body.String()
+	body := buf.String()
+	w.bodies.Put(buf)
 	backoff := w.o.MinBackoff
 	for {
 		rctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
@@ -408,10 +463,12 @@ func (w *Writer) send(ctx context.Context, ps []piece) error {
 		if err == nil {
 			w.m.up.Set(1)
 			w.m.written.Add(float64(points))
+			w.mu.Lock()
 			if w.failing > 0 {
 				w.log.Info().Int("failed_attempts", w.failing).Msg("InfluxDB accepts writes again")
 				w.failing, w.failLabel = 0, ""
 			}
+			w.mu.Unlock()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -428,12 +485,14 @@ func (w *Writer) send(ctx context.Context, ps []piece) error {
 			return &rejectedError{code: code, msg: msg}
 		}
 		w.m.up.Set(0)
-		w.failing++
 		wait := backoff/2 + rand.N(backoff/2+1)
 		if retryAfter > 0 {
 			wait = max(wait, min(retryAfter, w.o.MaxBackoff))
 		}
+		w.mu.Lock()
+		w.failing++
 		w.logFailure(code, label, msg, wait)
+		w.mu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -466,7 +525,7 @@ func (w *Writer) describe(err error) (code int, retryAfter time.Duration, msg st
 }
 
 // logFailure logs a failed request: at once when the kind of failure
-// changes, then at most every failLogEvery. Bad credentials and a missing
+// changes, then at most every failLogEvery. The caller holds w.mu. Bad credentials and a missing
 // database need an operator, so they are errors; the rest are warnings.
 func (w *Writer) logFailure(code int, label, msg string, wait time.Duration) {
 	now := time.Now()
@@ -501,6 +560,7 @@ func (w *Writer) deadLetter(ctx context.Context, line []byte, code int, msg stri
 		}
 		backoff := w.o.MinBackoff
 		for {
+			w.mu.Lock()
 			kept, err := w.appendDeadLetter(b.Bytes())
 			if err == nil && !kept {
 				w.m.deadLetterDropped.Inc()
@@ -509,8 +569,10 @@ func (w *Writer) deadLetter(ctx context.Context, line []byte, code int, msg stri
 					w.log.Error().Str("path", w.o.DeadLetterPath).Int64("max_bytes", w.o.DeadLetterMaxBytes).
 						Msg("dead-letter file is full; refused points are logged and counted, not kept: move the file away")
 				}
+				w.mu.Unlock()
 				return nil
 			}
+			w.mu.Unlock()
 			if err == nil {
 				break
 			}
@@ -529,6 +591,7 @@ func (w *Writer) deadLetter(ctx context.Context, line []byte, code int, msg stri
 
 // appendDeadLetter appends b to the dead-letter file and fsyncs it, unless
 // that would take the file past DeadLetterMaxBytes: then it returns false.
+// The caller holds w.mu.
 func (w *Writer) appendDeadLetter(b []byte) (kept bool, err error) {
 	if w.dl != nil && w.dlSize+int64(len(b)) > w.o.DeadLetterMaxBytes {
 		// Full, unless an operator moved or emptied the file: look again.
