@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -674,4 +675,89 @@ func TestMetricNames(t *testing.T) {
 		"chargeguard_influx_dead_letter_bytes", "chargeguard_influx_dead_letter_max_bytes",
 		"chargeguard_influx_dead_letter_dropped_total",
 	}, names)
+}
+
+// With two requests in flight, a later batch stored while an earlier one
+// still fails must not trim the earlier one's records: the spool is trimmed
+// in order. Stopped at that moment, the writer leaves both batches in the
+// spool (the later one is written again at the next start: at least once),
+// and a restarted writer stores everything.
+func TestConcurrentBatchesTrimInOrder(t *testing.T) {
+	var mu sync.Mutex
+	healed := false
+	f := newFake(t, func(_ int, lines []string) answer {
+		mu.Lock()
+		defer mu.Unlock()
+		// Record 0's line fails until healed: the first batch keeps
+		// retrying while the second is stored.
+		if !healed && strings.Contains(lines[0], "pile=p0,") {
+			return answer{status: http.StatusServiceUnavailable, msg: "busy"}
+		}
+		return answer{status: http.StatusNoContent}
+	})
+	sp := openSpool(t)
+	o := testOptions(f.srv.URL)
+	o.BatchRecords, o.Concurrency = 5, 2
+	w, err := New(o, sp)
+	require.NoError(t, err)
+	fill(t, sp, 0, 10, 1, time.Now()) // two batches of 5 records
+	stop := running(t, w)
+	require.Eventually(t, func() bool {
+		return f.storedLines()[line(9, 0)] == 1
+	}, 10*time.Second, time.Millisecond, "the second batch is stored while the first is retried")
+	require.Eventually(t, func() bool {
+		return testutil.ToFloat64(w.m.failures.WithLabelValues("503")) >= 3
+	}, 10*time.Second, time.Millisecond)
+	require.Equal(t, uint64(1), sp.FirstIndex(), "nothing trimmed past the failing first batch")
+	require.NoError(t, stop())
+	n, _ := sp.Depth()
+	require.Equal(t, int64(10), n)
+
+	mu.Lock()
+	healed = true
+	mu.Unlock()
+	w2, err := New(o, sp)
+	require.NoError(t, err)
+	stop2 := running(t, w2)
+	require.Eventually(t, func() bool { return drained(sp) }, 10*time.Second, time.Millisecond)
+	require.NoError(t, stop2())
+	stored := f.storedLines()
+	for i := 0; i < 10; i++ {
+		require.GreaterOrEqual(t, stored[line(i, 0)], 1, "record %d stored", i)
+	}
+}
+
+// Concurrency 1 is the old writer: one request at a time.
+func TestConcurrencyOneIsSequential(t *testing.T) {
+	var inflight, most atomic.Int32
+	f := newFake(t, func(int, []string) answer {
+		n := inflight.Add(1)
+		for {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+		inflight.Add(-1)
+		return answer{status: http.StatusNoContent}
+	})
+	for _, c := range []int{1, 3} {
+		most.Store(0)
+		sp := openSpool(t)
+		o := testOptions(f.srv.URL)
+		o.BatchRecords, o.Concurrency = 2, c
+		w, err := New(o, sp)
+		require.NoError(t, err)
+		fill(t, sp, 0, 40, 1, time.Now())
+		stop := running(t, w)
+		require.Eventually(t, func() bool { return drained(sp) }, 10*time.Second, time.Millisecond)
+		require.NoError(t, stop())
+		if c == 1 {
+			require.Equal(t, int32(1), most.Load())
+		} else {
+			require.Greater(t, most.Load(), int32(1), "concurrency %d: requests overlap", c)
+			require.LessOrEqual(t, most.Load(), int32(c))
+		}
+	}
 }
