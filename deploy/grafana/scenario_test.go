@@ -165,7 +165,6 @@ func (s *scenario) simulatePile(site, pile string) {
 	for t := s.start.Add(11 * time.Second); !t.After(end); {
 		seq++
 		ambient := 28.0 + 2*math.Sin(float64(t.Unix()%3600)/3600*2*math.Pi)
-		charging := 0
 		hot := false
 		for n := 1; n <= s.ports; n++ {
 			ps := portState{state: StateIdle, tempC: ambient + 1, v: 221}
@@ -189,21 +188,20 @@ func (s *scenario) simulatePile(site, pile string) {
 				ps = portState{state: StateFault, tempC: ambient + 2, v: 221}
 			}
 			if ps.state == StateCharging {
-				charging++
 				wh[n] += ps.w * 10 / 3600
 			}
 			ps.tempC = round1(ps.tempC)
 			if ps.tempC >= TempWarnC {
 				hot = true
 			}
-			fields := map[string]any{"state": ps.state, "v": ps.v, "temp_c": ps.tempC, "seq": seq}
+			fields := map[string]any{"state": ps.state, "v": ps.v, "temp_c": ps.tempC}
 			if ps.hasPower {
 				fields["a"], fields["w"], fields["wh"] = ps.a, ps.w, round1(wh[n])
 			}
 			s.add("port", with(tags, "port", strconv.Itoa(n)), fields, t)
 		}
 		s.add("pile", tags, map[string]any{
-			"seq": seq, "ports_charging": int64(charging), "ambient_c": round1(ambient),
+			"seq": seq, "ambient_c": round1(ambient),
 			"leak_ma": 2.0, "smoke": false, "skew_ms": int64(40),
 		}, t)
 		step := 10 * time.Second
