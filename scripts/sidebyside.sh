@@ -15,8 +15,11 @@
 # over $CONNS QoS 1 connections, sent as fast as Mosquitto takes it); the
 # consumer's persistent QoS 1 session is subscribed before the load starts.
 # The clock runs from the load's start until InfluxDB holds every port
-# sample (SELECT count("a") FROM "port", polled every 250 ms), or until
-# $TIMEOUT seconds. CPU seconds come from /proc/PID/stat; InfluxDB's are
+# sample, or until $TIMEOUT seconds: InfluxDB's count of points written
+# (/debug/vars) is polled every 250 ms until it reaches what the consumer
+# writes for the load (Telegraf a point per port; chargeguard a point per
+# port and per message, and the piles' births), then the port samples are
+# counted (SELECT count("a") FROM "port") until all are there. CPU seconds come from /proc/PID/stat; InfluxDB's are
 # read $SETTLE seconds after the last sample landed, so its cache snapshot
 # (cold after 2 s here) is counted too.
 #
@@ -47,6 +50,9 @@ TIMEOUT=${TIMEOUT:-300}
 SETTLE=${SETTLE:-5}
 FIRST=${FIRST:-telegraf}
 TELEGRAF_VERSION=v1.39.3
+# Telegraf's influxdb_v2 output gzips its requests by default, which costs
+# InfluxDB a decompression per request; see docs/benchmarks.md for both.
+TELEGRAF_ENCODING=${TELEGRAF_ENCODING:-gzip}
 INFLUXD=${INFLUXD:-$ROOT/.cache/bin/influxd}
 
 say() { printf 'sidebyside: %s\n' "$*" >&2; }
@@ -88,6 +94,13 @@ go build -o "$tmp/bin/" ./cmd/chargeguard ./cmd/pilesim
 
 # cpu PID: its user + system CPU seconds so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# written URL: points InfluxDB has written to the bench database's shards,
+# from /debug/vars: cheap to poll, unlike a count over the growing data,
+# which would cost the slower consumer's InfluxDB more on every poll.
+written() {
+	curl -s --max-time 5 "$1/debug/vars" 2>/dev/null |
+		awk '/^"shard:/ && /"database":"bench"/ { if (match($0, /"writePointsOk":[0-9]+/)) s += substr($0, RSTART + 16, RLENGTH - 16) } END { print s + 0 }'
+}
 # landed URL: port samples in InfluxDB.
 landed() {
 	curl -sG --max-time 5 "$1/query" --data-urlencode "db=bench" \
@@ -166,6 +179,7 @@ one() {
   token = ""
   organization = ""
   bucket = "bench/autogen"
+  content_encoding = "$TELEGRAF_ENCODING"
 EOF
 		telegraf --config "$dir/telegraf.conf" >"$dir/telegraf.log" 2>&1 &
 		consumer=$!
@@ -188,6 +202,8 @@ EOF
 	kill -0 "$consumer" 2>/dev/null || die "$name exited; see $dir"
 
 	want=$((MESSAGES * PORTS))
+	points=$want
+	[ "$name" = chargeguard ] && points=$((MESSAGES * (PORTS + 1) + PILES))
 	c0=$(cpu "$consumer") i0=$(cpu "$influx") t0=$(date +%s.%N)
 	"$tmp/bin/pilesim" load --broker "tcp://127.0.0.1:$mq" --piles "$PILES" --ports $PORTS --conns "$CONNS" \
 		--qos 1 --rate 10000000 --messages "$MESSAGES" --duration "${TIMEOUT}s" --log-level warn \
@@ -195,6 +211,10 @@ EOF
 	load=$!
 	pids+=("$load")
 	n=0
+	while [ "$(written "http://127.0.0.1:$ip")" -lt "$points" ]; do
+		awk -v a="$t0" -v b="$(date +%s.%N)" -v m="$TIMEOUT" 'BEGIN { exit !(b - a > m) }' && break
+		sleep 0.25
+	done
 	while :; do
 		n=$(landed "http://127.0.0.1:$ip")
 		n=${n:-0}
