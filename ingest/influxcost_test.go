@@ -57,6 +57,8 @@ func BenchmarkInfluxCost(b *testing.B) {
 		{"shipped/batch=2000/clients=2", shipped, "ns", 2000, 2},
 		{"shipped/batch=5000/clients=2", shipped, "ns", 5000, 2},
 		{"shipped/batch=40000/clients=1", shipped, "ns", 40000, 1},
+		{"shipped/batch=40000/clients=2", shipped, "ns", 40000, 2},
+		{"shipped/batch=10000/clients=2", shipped, "ns", 10000, 2},
 		{"shipped/batch=1000/clients=1", shipped, "ns", 1000, 1},
 		{"shipped/batch=1000/clients=4", shipped, "ns", 1000, 4},
 	}
