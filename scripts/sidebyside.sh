@@ -8,6 +8,8 @@
 #   MESSAGES=20000 scripts/sidebyside.sh       a quick look
 #   ONLY=chargeguard CHARGEGUARD_CONFIG=x.yaml scripts/sidebyside.sh
 #                                              one consumer, e.g. to tune it
+#   ONLY=chargeguard CHARGEGUARD_BIN=/tmp/old/chargeguard scripts/sidebyside.sh
+#                                              another build of chargeguard
 #
 # Each contender gets a fresh Mosquitto and a fresh InfluxDB (empty data
 # directories), so neither pays for the other's data. The load is
@@ -91,6 +93,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 go build -o "$tmp/bin/" ./cmd/chargeguard ./cmd/pilesim
+# CHARGEGUARD_BIN: another chargeguard binary (an older commit's, say) to
+# run in place of this tree's.
+[ -n "${CHARGEGUARD_BIN:-}" ] && cp "$CHARGEGUARD_BIN" "$tmp/bin/chargeguard"
 
 # cpu PID: its user + system CPU seconds so far.
 cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
