@@ -231,6 +231,11 @@ func costBefore(dst []byte, m *telemetry.Message) []byte {
 // costTelegraf is what Telegraf's json_v2 makes of a message
 // (scripts/sidebyside.sh): the port points only, no pile data.
 func costTelegraf(dst []byte, m *telemetry.Message) []byte {
+	return costPorts(dst, m, stateString)
+}
+
+// costPorts appends the shipped port points, state written by state.
+func costPorts(dst []byte, m *telemetry.Message, state func([]byte, telemetry.PortState) []byte) []byte {
 	t := m.Telemetry
 	for i := range t.Ports {
 		p := &t.Ports[i]
@@ -240,7 +245,7 @@ func costTelegraf(dst []byte, m *telemetry.Message) []byte {
 		dst = strconv.AppendInt(dst, int64(p.N), 10)
 		dst = append(dst, ",site="...)
 		dst = lp.Tag(dst, m.Topic.Site)
-		dst = costPortFields(dst, p, stateString)
+		dst = costPortFields(dst, p, state)
 		dst = lp.Time(dst, t.TS*1e6)
 	}
 	return dst
@@ -275,24 +280,12 @@ func costUnsorted(dst []byte, m *telemetry.Message) []byte {
 
 // costStateInt is the shipped shape with state as an integer code.
 func costStateInt(dst []byte, m *telemetry.Message) []byte {
-	t := m.Telemetry
 	code := func(dst []byte, s telemetry.PortState) []byte {
 		c := map[telemetry.PortState]int64{telemetry.StateIdle: 0, telemetry.StateCharging: 1, telemetry.StateClosed: 2, telemetry.StateFault: 3}[s]
 		dst = strconv.AppendInt(dst, c, 10)
 		return append(dst, 'i')
 	}
-	for i := range t.Ports {
-		p := &t.Ports[i]
-		dst = append(dst, MeasurementPort+",pile="...)
-		dst = lp.Tag(dst, m.Topic.Pile)
-		dst = append(dst, ",port="...)
-		dst = strconv.AppendInt(dst, int64(p.N), 10)
-		dst = append(dst, ",site="...)
-		dst = lp.Tag(dst, m.Topic.Site)
-		dst = costPortFields(dst, p, code)
-		dst = lp.Time(dst, t.TS*1e6)
-	}
-	return costPile(dst, m)
+	return costPile(costPorts(dst, m, code), m)
 }
 
 // costPile is the shipped pile point.
