@@ -172,8 +172,8 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 						lat = append(lat, r.at.Sub(start))
 						break wait
 					case <-timeout:
-						b.Fatalf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); chargeguard:\n%s",
-							i, stale, dropped.Load(), engineMetrics(cg))
+						b.Fatalf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); CPU so far: mosquitto %v, influxd %v, chargeguard %v; chargeguard:\n%s",
+							i, stale, dropped.Load(), testenv.ProcCPU(b, mosq.PID()), testenv.ProcCPU(b, influx.PID()), testenv.ProcCPU(b, cg.Process.Pid), engineMetrics(cg))
 					}
 				}
 				tok.Wait()
@@ -216,7 +216,8 @@ func engineMetrics(cmd *exec.Cmd) string {
 	for _, l := range strings.Split(string(body), "\n") {
 		for _, name := range []string{"chargeguard_alerting_queue_length", "chargeguard_alerting_queue_full_total",
 			"chargeguard_commands_sent_total", "chargeguard_ingest_received_total", "chargeguard_ingest_acked_total",
-			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum"} {
+			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum",
+			"chargeguard_ingest_live_behind", "chargeguard_ingest_live_lag_excess_seconds", "chargeguard_ingest_storage_yield_seconds_total"} {
 			if strings.HasPrefix(l, name) {
 				out = append(out, l)
 			}
