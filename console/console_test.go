@@ -117,7 +117,7 @@ func newFakeGuard() *fakeGuard {
 		}
 	}
 	g.alerts = []alerting.AlertView{{Active: true, Alert: alerting.Alert{Name: alerting.AlertOverheat, Severity: alerting.SeverityCritical,
-		Site: "s1", Pile: "p1", Port: 3, Summary: "port 3 of pile s1/p1 reached 75.0 °C", OnSite: "Go there.", StartsAt: started}}}
+		Site: "s1", Pile: "p1", Port: 3, Summary: "port 3 of pile s1/p1 reached 75.0 °C", OnSite: "Go there.", Value: 75, StartsAt: started}}}
 	return g
 }
 
@@ -382,6 +382,59 @@ func TestLanguage(t *testing.T) {
 	require.Contains(t, string(b), `lang="en"`, "the switch overrides Accept-Language")
 }
 
+// A reader in Chinese gets the alert's summary and on-site steps in
+// Chinese on every page that shows them (alerts, alert, port, and the live
+// parts), built from the alert's fields; English readers get the engine's.
+func TestAlertTextsInTheReadersLanguage(t *testing.T) {
+	h := newHarness(t, false)
+	cl := h.client(t)
+	h.signIn(t, cl, "alice", "operator-token-0123456789")
+	page := func(path, acceptLang string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+		req.Header.Set("Accept-Language", acceptLang)
+		resp, err := cl.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	const zhSummary = "站点 s1，充电桩 p1，端口 3：端口过热，已断电（读数 75 °C）"
+	for _, p := range []string{"/alerts", "/alerts/overheat/s1/p1/3", "/ports/s1/p1/3"} {
+		zh := page(p, "zh-CN,zh;q=0.9")
+		require.Contains(t, zh, zhSummary, p)
+		require.NotContains(t, zh, "reached 75.0 °C", p)
+		en := page(p, "en-GB")
+		require.Contains(t, en, "port 3 of pile s1/p1 reached 75.0 °C", p)
+		require.NotContains(t, en, "端口过热", p)
+	}
+	zh := page("/alerts/overheat/s1/p1/3", "zh-CN")
+	require.Contains(t, zh, "拨打 119", "on-site steps in Chinese")
+	require.NotContains(t, zh, "Go there.")
+	require.Contains(t, page("/alerts/overheat/s1/p1/3", "en"), "Go there.")
+}
+
+// Every alert name renders in both languages without falling back to a
+// generic text: a new alert name without its Chinese texts fails here.
+func TestEveryAlertRendersInBothLanguages(t *testing.T) {
+	for _, n := range alerting.AlertNames() {
+		a := alerting.Alert{Name: n, Site: "s1", Pile: "p1", Port: 2, Summary: "engine summary", OnSite: "engine steps", Value: 3}
+		require.Equal(t, "engine summary", english.Summary(a), n)
+		require.Equal(t, "engine steps", english.OnSite(a), n)
+		zs, zo := chinese.Summary(a), chinese.OnSite(a)
+		require.True(t, strings.HasPrefix(zs, "站点 s1，充电桩 p1"), "%s: %q", n, zs)
+		require.NotContains(t, zs, "chargeguard 告警", n)
+		require.NotEqual(t, chinese.OnSite(alerting.Alert{}), zo, "%s: generic on-site steps", n)
+		require.NotContains(t, zo+zs, "engine", n)
+		// An alert restored from an old state file without texts still
+		// gets the catalogue's English.
+		a.Summary, a.OnSite = "", ""
+		require.NotEmpty(t, english.Summary(a), n)
+		require.NotEmpty(t, english.OnSite(a), n)
+	}
+}
+
 func TestTimelineMeasuresTheResponse(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
 	a := alerting.AlertView{Alert: alerting.Alert{Name: alerting.AlertOverheat, Site: "s", Pile: "p", Port: 1, StartsAt: t0, EndsAt: t0.Add(10 * time.Minute)}}
@@ -392,7 +445,7 @@ func TestTimelineMeasuresTheResponse(t *testing.T) {
 		{At: t0.Add(4 * time.Minute), Kind: alerting.AuditOnSite, Reason: "overheat", Actor: "operator:kim"},
 		{At: t0.Add(5 * time.Minute), Kind: alerting.AuditNote, Reason: "overheat", Actor: "operator:kim", Detail: "moved the battery"},
 	}
-	tl := timeline(a, recs)
+	tl := timeline(a, recs, english)
 	var got []string
 	for _, e := range tl {
 		got = append(got, fmt.Sprintf("%s %s %s late=%t", e.Kind, e.Who, e.After, e.Late))

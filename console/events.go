@@ -179,7 +179,7 @@ func (c *Console) fragmentFor(ctx context.Context, key, name string, p url.Value
 		d.Body = c.alertsData(v, p.Get("site"))
 	case "alert":
 		d.Back = alertPath(p.Get("key"))
-		ad, ok := c.alertData(ctx, v, p.Get("key"))
+		ad, ok := c.alertData(ctx, v, p.Get("key"), base.L)
 		if !ok {
 			return []byte("<p class=\"empty\">" + base.L.T("Not found") + "</p>"), nil
 		}

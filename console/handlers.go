@@ -240,7 +240,7 @@ func alertKeyOf(r *http.Request) (string, bool) {
 	return alerting.Alert{Name: name, Site: site, Pile: pile, Port: n}.Key(), true
 }
 
-func (c *Console) alertData(ctx context.Context, v *fleetView, key string) (alertData, bool) {
+func (c *Console) alertData(ctx context.Context, v *fleetView, key string, l *lang) (alertData, bool) {
 	a, ok := v.alert(key)
 	if !ok {
 		return alertData{}, false
@@ -255,7 +255,7 @@ func (c *Console) alertData(ctx context.Context, v *fleetView, key string) (aler
 	if err != nil {
 		c.log.Warn().Err(err).Msg("console: audit read failed")
 	}
-	ad.Timeline = timeline(a.AlertView, recs)
+	ad.Timeline = timeline(a.AlertView, recs, l)
 	return ad, true
 }
 
@@ -267,9 +267,9 @@ const (
 )
 
 // timeline builds fired → acknowledged → on site → cleared, with notes,
-// from the alert and its port's audit.
-func timeline(a alerting.AlertView, recs []alerting.AuditRecord) []timelineEntry {
-	out := []timelineEntry{{At: a.StartsAt, Kind: "fired", Label: "Fired", Text: a.Summary}}
+// from the alert and its port's audit, the summary in the reader's language.
+func timeline(a alerting.AlertView, recs []alerting.AuditRecord, l *lang) []timelineEntry {
+	out := []timelineEntry{{At: a.StartsAt, Kind: "fired", Label: "Fired", Text: l.Summary(a.Alert)}}
 	after := func(t time.Time) string { return t.Sub(a.StartsAt).Round(time.Second).String() }
 	seenAck, seenOnSite := false, false
 	for _, r := range recs {
@@ -311,7 +311,7 @@ func (c *Console) alert(r *http.Request, d *pageData) (string, int) {
 	if !ok {
 		return c.notFound(d, r.URL.Path)
 	}
-	ad, ok := c.alertData(r.Context(), c.view.Load(), key)
+	ad, ok := c.alertData(r.Context(), c.view.Load(), key, d.L)
 	if !ok {
 		return c.notFound(d, key)
 	}
