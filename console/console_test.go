@@ -132,8 +132,18 @@ type harness struct {
 
 func newHarness(t *testing.T, tls bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, tls, nil)
+}
+
+// newHarnessWith is newHarness with options changed by with (may be nil).
+func newHarnessWith(t *testing.T, tls bool, with func(*Options)) *harness {
+	t.Helper()
 	g := newFakeGuard()
-	c, err := New(Options{Guard: g, Auth: testAuth, Poll: 20 * time.Millisecond, HistoryStep: time.Second})
+	o := Options{Guard: g, Auth: testAuth, Poll: 20 * time.Millisecond, HistoryStep: time.Second}
+	if with != nil {
+		with(&o)
+	}
+	c, err := New(o)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

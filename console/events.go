@@ -186,7 +186,7 @@ func (c *Console) fragmentFor(ctx context.Context, key, name string, p url.Value
 		d.Body = ad
 	case "port":
 		n, _ := strconv.Atoi(p.Get("port"))
-		pd, ok := c.portData(v, p.Get("site"), p.Get("pile"), n)
+		pd, ok := c.portData(ctx, v, p.Get("site"), p.Get("pile"), n)
 		if !ok {
 			return []byte("<p class=\"empty\">" + base.L.T("Not found") + "</p>"), nil
 		}

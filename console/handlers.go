@@ -128,7 +128,7 @@ func parsePortPath(r *http.Request) (site, pile string, n int, ok bool) {
 	return site, pile, n, true
 }
 
-func (c *Console) portData(v *fleetView, site, pile string, n int) (portData, bool) {
+func (c *Console) portData(ctx context.Context, v *fleetView, site, pile string, n int) (portData, bool) {
 	pv, ok := v.port(site, pile, n)
 	if !ok {
 		return portData{}, false
@@ -148,8 +148,16 @@ func (c *Console) portData(v *fleetView, site, pile string, n int) (portData, bo
 		ResetPath:     portPath(site, pile, n) + "/reset",
 		ResetPilePath: portPath(site, pile, 0) + "/reset",
 		Alerts:        v.portAlerts(site, pile, n),
-		Chart:         chartSVG(now, c.hist.samples(site, pile, n, now.Add(-time.Hour)), 0, "temperature and current, last hour"),
 	}
+	ss := c.hist.samples(site, pile, n, now.Add(-time.Hour))
+	old, err := c.stored.samples(ctx, site, pile, n, now)
+	if err != nil {
+		// The chart shows what the console saw since it started, and says
+		// what is missing; the page never fails for want of the past.
+		c.log.Warn().Err(err).Str("site", site).Str("pile", pile).Int("port", n).Msg("console: stored readings unavailable; chart shows those since the start")
+		pd.StoredMissing = c.started
+	}
+	pd.Chart = chartSVG(now, mergeSamples(old, ss), 0, "temperature and current, last hour")
 	return pd, true
 }
 
@@ -158,7 +166,7 @@ func (c *Console) port(r *http.Request, d *pageData) (string, int) {
 	if !ok || n == 0 {
 		return c.notFound(d, r.URL.Path)
 	}
-	pd, ok := c.portData(c.view.Load(), site, pile, n)
+	pd, ok := c.portData(r.Context(), c.view.Load(), site, pile, n)
 	if !ok {
 		return c.notFound(d, r.URL.Path)
 	}

@@ -166,5 +166,6 @@ var zhCN = map[string]string{
 	"warning":                           "预警",
 	"unknown":                           "未知",
 	"open":                              "开启",
-	"Session expired or invalid form; please try again.": "会话已过期或表单无效，请重试。",
+	"Session expired or invalid form; please try again.":                         "会话已过期或表单无效，请重试。",
+	"InfluxDB did not answer: the chart shows the readings since the restart at": "InfluxDB 无响应：图表仅显示重启后的读数，重启时间",
 }
