@@ -572,3 +572,45 @@ func TestIdleConsoleDoesNotPoll(t *testing.T) {
 	require.Eventually(t, func() bool { return g.portReads() >= before+3 }, 5*time.Second, 5*time.Millisecond,
 		"a page view did not start the reads again")
 }
+
+// The fleet's offline counts come from the piles' state in the engine's
+// view, not only from alerts: a pile silent past its window whose
+// pile_offline alert has resolved, a pile whose last word was a death
+// (idle, so no alert), and one restored after a restart and not heard
+// from since all count; a pile heard from recently does not, and neither
+// does an active alert's pile once it reports again.
+func TestOfflineCountsFromTheView(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var ports []alerting.PortView
+	add := func(pile string, with func(*alerting.PortView)) {
+		for n := 1; n <= 2; n++ {
+			p := alerting.PortView{Site: "s1", Pile: pile, Port: n, Control: alerting.ControlOpen, Reported: telemetry.StateCharging,
+				TempC: f(30), A: f(2), PileSilentAt: now.Add(time.Minute)}
+			with(&p)
+			ports = append(ports, p)
+		}
+	}
+	add("silent", func(p *alerting.PortView) { p.PileSilentAt = now.Add(-time.Second) })
+	add("dead", func(p *alerting.PortView) { p.PileDead, p.Reported = true, telemetry.StateIdle })
+	add("fine", func(*alerting.PortView) {})
+	add("unknown", func(p *alerting.PortView) { p.PileSilentAt = time.Time{} })
+	alerts := []alerting.AlertView{{Active: false, Alert: alerting.Alert{Name: alerting.AlertPileOffline,
+		Severity: alerting.SeverityCritical, Site: "s1", Pile: "silent", StartsAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Minute)}}}
+	v := buildView(now, ports, alerts)
+	require.Len(t, v.sites, 1)
+	s := v.sites[0]
+	require.Equal(t, 4, s.Offline, "silent and dead piles, 2 ports each")
+	require.Equal(t, 4, s.Charging, "fine and unknown")
+	require.Zero(t, s.Alerts)
+	require.True(t, v.offline[pileKey("s1", "silent")])
+	require.True(t, v.offline[pileKey("s1", "dead")])
+	require.False(t, v.offline[pileKey("s1", "fine")])
+
+	// The same view read a minute later: the fine pile fell silent too.
+	require.Equal(t, 6, buildView(now.Add(time.Minute), ports, alerts).sites[0].Offline)
+	// The site grid and the port page say the same.
+	rows := siteRows(v, "s1", english)
+	require.Len(t, rows, 4)
+	require.True(t, rows[0].Offline, rows[0].Pile)
+	require.Contains(t, string(rows[0].Grid), `data-state="offline"`)
+}
