@@ -172,7 +172,7 @@ func New(o Options) (*Console, error) {
 		frags:    map[string][]byte{},
 	}
 	if o.History != nil {
-		c.stored = newStored(o.History, c.started, o.HistoryStep, o.HistoryTimeout)
+		c.stored = newStored(c.log, o.History, c.started, o.HistoryStep, o.HistoryTimeout)
 	}
 	ch := make(chan struct{})
 	c.changed.Store(&ch)

@@ -154,7 +154,6 @@ func (c *Console) portData(ctx context.Context, v *fleetView, site, pile string,
 	if err != nil {
 		// The chart shows what the console saw since it started, and says
 		// what is missing; the page never fails for want of the past.
-		c.log.Warn().Err(err).Str("site", site).Str("pile", pile).Int("port", n).Msg("console: stored readings unavailable; chart shows those since the start")
 		pd.StoredMissing = c.started
 	}
 	pd.Chart = chartSVG(now, mergeSamples(old, ss), 0, "temperature and current, last hour")

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/chargeguard/chargeguard/alerting"
 )
 
@@ -203,6 +205,7 @@ type HistoryFunc func(ctx context.Context, site, pile string, port int, from, to
 // on the page handlers' goroutines, never on the poll's (nor, a fortiori,
 // the engine's), each bounded by Options.HistoryTimeout.
 type stored struct {
+	log     zerolog.Logger
 	fetch   HistoryFunc
 	timeout time.Duration
 	step    time.Duration
@@ -228,8 +231,8 @@ const storedRetry = 30 * time.Second
 // 1.4 KiB each): pages are opened by people, a few hundred at most.
 const storedMax = 4096
 
-func newStored(fetch HistoryFunc, started time.Time, step, timeout time.Duration) *stored {
-	return &stored{fetch: fetch, timeout: timeout, step: step,
+func newStored(log zerolog.Logger, fetch HistoryFunc, started time.Time, step, timeout time.Duration) *stored {
+	return &stored{log: log, fetch: fetch, timeout: timeout, step: step,
 		from: started.Add(-time.Hour), to: started, m: map[string]*storedEntry{}}
 }
 
@@ -281,9 +284,16 @@ func (st *stored) samples(ctx context.Context, site, pile string, n int, now tim
 	}
 	st.mu.Unlock()
 	if owner {
-		rctx, cancel := context.WithTimeout(ctx, st.timeout)
+		// The read serves every later page of the port: a browser that
+		// hangs up must not cut it short and leave a failure behind.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
 		got, err := st.fetch(rctx, site, pile, n, st.from, st.to, st.step)
 		cancel()
+		if err != nil {
+			// Logged once per read, not once per page that shows it.
+			st.log.Warn().Err(err).Str("site", site).Str("pile", pile).Int("port", n).
+				Msg("console: stored readings unavailable; the chart shows those since the start")
+		}
 		ss := make([]sample, 0, len(got))
 		for _, g := range got {
 			ss = append(ss, sample{at: g.At.Unix(), temp: float32(g.TempC), amps: float32(g.A)})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 )
 
@@ -107,7 +108,7 @@ func TestPortChartWithoutStoredReadings(t *testing.T) {
 func TestStoredReadsNothingAnHourAfterTheStart(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 	called := false
-	st := newStored(func(context.Context, string, string, int, time.Time, time.Time, time.Duration) ([]HistorySample, error) {
+	st := newStored(zerolog.Nop(), func(context.Context, string, string, int, time.Time, time.Time, time.Duration) ([]HistorySample, error) {
 		called = true
 		return nil, nil
 	}, t0, 30*time.Second, time.Second)
@@ -121,4 +122,24 @@ func TestStoredReadsNothingAnHourAfterTheStart(t *testing.T) {
 	old := []sample{{at: 100, temp: 9}, {at: 200, temp: 9}, {at: 230, temp: 9}}
 	require.Equal(t, []sample{{at: 100, temp: 9}, {at: 200, temp: 1}, {at: 230, temp: 2}}, mergeSamples(old, mem))
 	require.Equal(t, old, mergeSamples(old, nil))
+}
+
+// A browser that hangs up while the stored readings are read does not cut
+// the read short: its result serves the next pages of the port.
+func TestStoredReadOutlivesTheRequest(t *testing.T) {
+	t0 := time.Now()
+	st := newStored(zerolog.Nop(), func(ctx context.Context, _, _ string, _ int, _, to time.Time, _ time.Duration) ([]HistorySample, error) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return []HistorySample{{At: to.Add(-time.Minute), TempC: 50, A: 2}}, nil
+	}, t0, 30*time.Second, time.Second)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	ss, err := st.samples(gone, "s", "p", 1, t0)
+	require.NoError(t, err)
+	require.Len(t, ss, 1)
+	ss, err = st.samples(context.Background(), "s", "p", 1, t0.Add(time.Second))
+	require.NoError(t, err)
+	require.Len(t, ss, 1)
 }
