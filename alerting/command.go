@@ -213,6 +213,7 @@ func (e *Engine) closeFailed(b *batch, p *pile, c *command, why string) {
 // few hundred ms); its cost is one comparison per pile with nothing due.
 func (e *Engine) Tick(now time.Time) []Action {
 	b := batch{now: msOf(now), det: msOf(now)}
+	e.started(b.now)
 	for _, i := range e.restored {
 		// Piles that were charging when the backend stopped: their offline
 		// clock starts now.

@@ -64,6 +64,18 @@ type Engine struct {
 	// adopted holds ids of commands another replica published that this
 	// engine has not decided yet (cluster mode; see mirror).
 	adopted map[adoptKey]adoption
+
+	// startMS is the first time the engine was given (Observe, Tick or a
+	// publication): for a pile not heard from since, its offline window
+	// counts from there (PortView.PileSilentAt).
+	startMS int64
+}
+
+// started records the engine's first time.
+func (e *Engine) started(now int64) {
+	if e.startMS == 0 {
+		e.startMS = now
+	}
 }
 
 type limitKey struct {
@@ -239,6 +251,7 @@ func (e *Engine) Observe(now time.Time, m telemetry.Message) []Action {
 		return nil
 	}
 	b := batch{now: msOf(now), det: msOf(m.Received)}
+	e.started(b.now)
 	if b.det == 0 {
 		b.det = b.now
 	}

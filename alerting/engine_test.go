@@ -430,3 +430,43 @@ func TestEverySummaryIsSpecific(t *testing.T) {
 		require.NotEqual(t, "port 1 of pile s/p", got, "%s has no summary", n)
 	}
 }
+
+// The published ports say whether their pile is offline as the engine
+// counts it, without any alert: silent for the offline window (idle, so no
+// pile_offline fires), a death, or, after a restart, not heard from within
+// the window since the start.
+func TestPortsSayWhetherThePileIsOffline(t *testing.T) {
+	e := newTestEngine(t)
+	window := DefaultRules().Defaults.ReportInterval * time.Duration(DefaultRules().Defaults.OfflineIntervals)
+	idle := telemetry.PortSample{N: 1, State: telemetry.StateIdle, A: telemetry.F(0), TempC: telemetry.F(30)}
+	e.Observe(t0, msg("s", "quiet", t0, birth(2, 5)))
+	e.Observe(t0, msg("s", "quiet", t0, tel(1, t0, idle)))
+	e.Observe(t0, msg("s", "dead", t0, birth(2, 5)))
+	e.Observe(t0, msg("s", "dead", t0, &telemetry.Status{V: 1, Online: false}))
+	e.Tick(t0.Add(window + time.Second))
+	require.Empty(t, e.Alerts(true), "no alert: neither pile was charging")
+	pv := map[string]PortView{}
+	for _, p := range e.Ports(PortFilter{}) {
+		pv[p.Pile] = p
+	}
+	require.True(t, pv["quiet"].PileSilentAt.Equal(t0.Add(window)), "%v", pv["quiet"].PileSilentAt)
+	require.False(t, pv["quiet"].PileOffline(t0.Add(window-time.Millisecond)))
+	require.True(t, pv["quiet"].PileOffline(t0.Add(window)))
+	require.True(t, pv["dead"].PileDead)
+	require.True(t, pv["dead"].PileOffline(t0))
+
+	// After a restart: the state file's piles count from the start.
+	e.Observe(t0, msg("s", "hot", t0, birth(2, 5)))
+	e.Observe(t0, msg("s", "hot", t0, tel(2, t0, charging(1, 2, 90))))
+	e2 := newTestEngine(t)
+	require.NoError(t, e2.Restore(e.Snapshot()))
+	restart := t0.Add(time.Hour)
+	e2.Tick(restart)
+	ports := e2.Ports(PortFilter{})
+	require.NotEmpty(t, ports)
+	for _, p := range ports {
+		require.True(t, p.PileSilentAt.Equal(restart.Add(window)), "%s: %v", p.Pile, p.PileSilentAt)
+		require.False(t, p.PileOffline(restart))
+		require.True(t, p.PileOffline(restart.Add(window)))
+	}
+}

@@ -48,6 +48,25 @@ type PortView struct {
 	A                *float64  `json:"a,omitempty"`
 	W                *float64  `json:"w,omitempty"`
 	Alerts           []string  `json:"alerts,omitempty"`
+	// PileDead: the pile's latest status is a death (its last will).
+	PileDead bool `json:"pile_dead,omitempty"`
+	// PileSilentAt is when the pile counts as offline unless it is heard
+	// from again: its latest message plus the offline window
+	// (offline_intervals × report_interval), counted from the service's
+	// start for a pile not heard from since. A view is not republished
+	// when a pile merely falls silent, so a reader judges it against its
+	// own clock: PileOffline.
+	PileSilentAt time.Time `json:"pile_silent_at,omitzero"`
+}
+
+// PileOffline reports whether the port's pile counts as offline at now,
+// as the engine counts it (no command can be expected to reach it): its
+// latest status is a death, or nothing came from it within the offline
+// window. It does not need an alert: pile_offline fires only for a pile
+// that falls silent while charging, and an acknowledged or resolved alert
+// says nothing about the pile now.
+func (v PortView) PileOffline(now time.Time) bool {
+	return v.PileDead || (!v.PileSilentAt.IsZero() && !now.Before(v.PileSilentAt))
 }
 
 func names(m alertMask) []string {
@@ -77,7 +96,7 @@ func (e *Engine) Ports(f PortFilter) []PortView {
 		if (f.Site != "" && p.site != f.Site) || (f.Pile != "" && p.id != f.Pile) {
 			continue
 		}
-		snaps = append(snaps, snapPorts(p))
+		snaps = append(snaps, snapPorts(p, e.startMS))
 	}
 	slices.SortFunc(snaps, comparePileSnaps)
 	var out []PortView
@@ -110,6 +129,8 @@ type pileSnap struct {
 	close0Acked bool
 	pending     []pendingSnap
 	ports       []port // rise cleared: a reader must not follow the engine's pointers
+	dead        bool   // the latest status was a death
+	silentAt    int64  // ms; when the pile counts as offline unless heard from (0: unknown)
 
 	// audit holds the in-memory audit of the pile's ports (0: the pile),
 	// oldest first. Slices are shared with older snaps and never written.
@@ -125,7 +146,7 @@ type pendingSnap struct {
 // auditDirty names; the others are taken over from prev (with no prev,
 // every port's are copied).
 func (e *Engine) snapPile(p *pile, prev *pileSnap, auditDirty map[uint8]struct{}) *pileSnap {
-	s := snapPorts(p)
+	s := snapPorts(p, e.startMS)
 	if prev != nil {
 		s.audit = prev.audit
 		if len(auditDirty) == 0 {
@@ -138,12 +159,19 @@ func (e *Engine) snapPile(p *pile, prev *pileSnap, auditDirty map[uint8]struct{}
 	return s
 }
 
-// snapPorts copies what the PortViews of p are rendered from.
-func snapPorts(p *pile) *pileSnap {
+// snapPorts copies what the PortViews of p are rendered from. startMS is
+// the engine's first time (Engine.startMS).
+func snapPorts(p *pile, startMS int64) *pileSnap {
 	s := &pileSnap{
 		site: p.site, id: p.id, kind: p.kind, nports: p.nports(),
 		latch: p.latch, latchedAt: p.latchedAt, close0: p.close0, close0Acked: p.close0Acked,
-		ports: slices.Clone(p.ports),
+		ports: slices.Clone(p.ports), dead: p.dead,
+	}
+	// The pile's offline clock as Pile.online counts it: from its latest
+	// message, or from the engine's start for a pile restored from the
+	// state file and not heard from since.
+	if from := cmp.Or(p.heardAt, startMS); from != 0 {
+		s.silentAt = from + p.lim.staleMS
 	}
 	for i := range s.ports {
 		s.ports[i].rise = nil
@@ -192,7 +220,11 @@ func comparePileSnaps(a, b *pileSnap) int {
 }
 
 func (s *pileSnap) portView(n int) PortView {
-	v := PortView{Site: s.site, Pile: s.id, Port: n, Kind: s.kind, Control: ControlOpen, PileLatchReasons: names(s.latch)}
+	v := PortView{Site: s.site, Pile: s.id, Port: n, Kind: s.kind, Control: ControlOpen, PileLatchReasons: names(s.latch),
+		PileDead: s.dead}
+	if s.silentAt != 0 {
+		v.PileSilentAt = timeOf(s.silentAt)
+	}
 	var ps *port
 	if n >= 1 && n <= len(s.ports) {
 		ps = &s.ports[n-1]

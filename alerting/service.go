@@ -384,11 +384,9 @@ func (s *Service) notifyAlert(a Alert) notify.Alert {
 		q := url.Values{"var-site": {a.Site}, "var-pile": {a.Pile}, "var-port": {strconv.Itoa(a.Port)}}
 		board = s.o.BoardURL + "/d/chargeguard-port/chargeguard-port?" + q.Encode()
 	}
-	value := ""
-	if a.Value != 0 {
-		value = strconv.FormatFloat(a.Value, 'g', 4, 64)
-	}
-	ann := notify.Annotations(a.Name.String(), a.Site, a.Pile, a.Port, value, board)
+	ann := notify.Annotations(a.Name.String(), a.Site, a.Pile, a.Port, notify.Reading(a.Name.String(), a.Value), board)
+	// The engine's summary names the limits too; the Chinese one
+	// (summary_zh) is the catalogue's, built from the same fields.
 	if a.Summary != "" {
 		ann["summary"] = a.Summary
 	}

@@ -93,6 +93,10 @@ func TestServiceCutNotifyRecordPersist(t *testing.T) {
 	require.Contains(t, overheat.Annotations["board_url"], "var-port=3")
 	require.Equal(t, "https://guard.example/ports/s1/p1/3", overheat.Annotations["console_url"])
 	require.NotEmpty(t, overheat.Annotations["on_site"])
+	// The Chinese texts for the WeCom message, with the reading and its unit.
+	require.Equal(t, "站点 s1，充电桩 p1，端口 3：端口过热，已断电（读数 72 °C）", overheat.Annotations["summary_zh"])
+	require.NotEmpty(t, overheat.Annotations["on_site_zh"])
+	require.Contains(t, overheat.Annotations["description"], "Reading: 72 °C.")
 
 	// The alert and the audit record are stored as line protocol.
 	require.Eventually(t, func() bool {

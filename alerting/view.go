@@ -287,6 +287,7 @@ func (pb *publisher) pending() bool { return pb.all || pb.alertsDirty || len(pb.
 // marks. It must run on the engine's goroutine.
 func (pb *publisher) publish(e *Engine, prev *View, now time.Time) *View {
 	pb.seq++
+	e.started(msOf(now))
 	v := &View{at: now, seq: pb.seq}
 	if prev == nil || pb.all {
 		piles := make([]*pileSnap, 0, len(e.piles))

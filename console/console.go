@@ -69,6 +69,14 @@ type Options struct {
 	// HistoryStep is the spacing of the per-port chart samples kept in
 	// memory for the last hour. Default 30s (120 samples a port).
 	HistoryStep time.Duration
+	// History reads a port's stored readings (InfluxDB), for the part of
+	// the chart's hour before the console started: after a restart the
+	// in-memory history is empty. Nil: charts show what the console has
+	// seen since it started.
+	History HistoryFunc
+	// HistoryTimeout bounds one History read. Default 2s: a page waits
+	// for it, and a slow InfluxDB must not make the console slow.
+	HistoryTimeout time.Duration
 	// Timeout bounds one read of the Guard. Default 5s.
 	Timeout time.Duration
 	// Now is the clock (tests). Default time.Now.
@@ -85,6 +93,7 @@ type Console struct {
 	limiter  *limiter
 	pages    *pages
 	hist     *history
+	stored   *stored // the hour before the start, from Options.History
 
 	view    atomic.Pointer[fleetView]
 	changed atomic.Pointer[chan struct{}] // closed and replaced on every new view
@@ -117,6 +126,7 @@ func New(o Options) (*Console, error) {
 		{"Poll", &o.Poll, time.Second},
 		{"HistoryStep", &o.HistoryStep, 30 * time.Second},
 		{"Timeout", &o.Timeout, 5 * time.Second},
+		{"HistoryTimeout", &o.HistoryTimeout, 2 * time.Second},
 		{"IdlePoll", &o.IdlePoll, max(o.HistoryStep, 30*time.Second)},
 	} {
 		if *d.v < 0 {
@@ -160,6 +170,9 @@ func New(o Options) (*Console, error) {
 		acked:    map[string]bool{},
 		onSite:   map[string]bool{},
 		frags:    map[string][]byte{},
+	}
+	if o.History != nil {
+		c.stored = newStored(c.log, o.History, c.started, o.HistoryStep, o.HistoryTimeout)
 	}
 	ch := make(chan struct{})
 	c.changed.Store(&ch)

@@ -117,7 +117,7 @@ func newFakeGuard() *fakeGuard {
 		}
 	}
 	g.alerts = []alerting.AlertView{{Active: true, Alert: alerting.Alert{Name: alerting.AlertOverheat, Severity: alerting.SeverityCritical,
-		Site: "s1", Pile: "p1", Port: 3, Summary: "port 3 of pile s1/p1 reached 75.0 °C", OnSite: "Go there.", StartsAt: started}}}
+		Site: "s1", Pile: "p1", Port: 3, Summary: "port 3 of pile s1/p1 reached 75.0 °C", OnSite: "Go there.", Value: 75, StartsAt: started}}}
 	return g
 }
 
@@ -132,8 +132,18 @@ type harness struct {
 
 func newHarness(t *testing.T, tls bool) *harness {
 	t.Helper()
+	return newHarnessWith(t, tls, nil)
+}
+
+// newHarnessWith is newHarness with options changed by with (may be nil).
+func newHarnessWith(t *testing.T, tls bool, with func(*Options)) *harness {
+	t.Helper()
 	g := newFakeGuard()
-	c, err := New(Options{Guard: g, Auth: testAuth, Poll: 20 * time.Millisecond, HistoryStep: time.Second})
+	o := Options{Guard: g, Auth: testAuth, Poll: 20 * time.Millisecond, HistoryStep: time.Second}
+	if with != nil {
+		with(&o)
+	}
+	c, err := New(o)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -382,6 +392,59 @@ func TestLanguage(t *testing.T) {
 	require.Contains(t, string(b), `lang="en"`, "the switch overrides Accept-Language")
 }
 
+// A reader in Chinese gets the alert's summary and on-site steps in
+// Chinese on every page that shows them (alerts, alert, port, and the live
+// parts), built from the alert's fields; English readers get the engine's.
+func TestAlertTextsInTheReadersLanguage(t *testing.T) {
+	h := newHarness(t, false)
+	cl := h.client(t)
+	h.signIn(t, cl, "alice", "operator-token-0123456789")
+	page := func(path, acceptLang string) string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+		req.Header.Set("Accept-Language", acceptLang)
+		resp, err := cl.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	const zhSummary = "站点 s1，充电桩 p1，端口 3：端口过热，已断电（读数 75 °C）"
+	for _, p := range []string{"/alerts", "/alerts/overheat/s1/p1/3", "/ports/s1/p1/3"} {
+		zh := page(p, "zh-CN,zh;q=0.9")
+		require.Contains(t, zh, zhSummary, p)
+		require.NotContains(t, zh, "reached 75.0 °C", p)
+		en := page(p, "en-GB")
+		require.Contains(t, en, "port 3 of pile s1/p1 reached 75.0 °C", p)
+		require.NotContains(t, en, "端口过热", p)
+	}
+	zh := page("/alerts/overheat/s1/p1/3", "zh-CN")
+	require.Contains(t, zh, "拨打 119", "on-site steps in Chinese")
+	require.NotContains(t, zh, "Go there.")
+	require.Contains(t, page("/alerts/overheat/s1/p1/3", "en"), "Go there.")
+}
+
+// Every alert name renders in both languages without falling back to a
+// generic text: a new alert name without its Chinese texts fails here.
+func TestEveryAlertRendersInBothLanguages(t *testing.T) {
+	for _, n := range alerting.AlertNames() {
+		a := alerting.Alert{Name: n, Site: "s1", Pile: "p1", Port: 2, Summary: "engine summary", OnSite: "engine steps", Value: 3}
+		require.Equal(t, "engine summary", english.Summary(a), n)
+		require.Equal(t, "engine steps", english.OnSite(a), n)
+		zs, zo := chinese.Summary(a), chinese.OnSite(a)
+		require.True(t, strings.HasPrefix(zs, "站点 s1，充电桩 p1"), "%s: %q", n, zs)
+		require.NotContains(t, zs, "chargeguard 告警", n)
+		require.NotEqual(t, chinese.OnSite(alerting.Alert{}), zo, "%s: generic on-site steps", n)
+		require.NotContains(t, zo+zs, "engine", n)
+		// An alert restored from an old state file without texts still
+		// gets the catalogue's English.
+		a.Summary, a.OnSite = "", ""
+		require.NotEmpty(t, english.Summary(a), n)
+		require.NotEmpty(t, english.OnSite(a), n)
+	}
+}
+
 func TestTimelineMeasuresTheResponse(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
 	a := alerting.AlertView{Alert: alerting.Alert{Name: alerting.AlertOverheat, Site: "s", Pile: "p", Port: 1, StartsAt: t0, EndsAt: t0.Add(10 * time.Minute)}}
@@ -392,7 +455,7 @@ func TestTimelineMeasuresTheResponse(t *testing.T) {
 		{At: t0.Add(4 * time.Minute), Kind: alerting.AuditOnSite, Reason: "overheat", Actor: "operator:kim"},
 		{At: t0.Add(5 * time.Minute), Kind: alerting.AuditNote, Reason: "overheat", Actor: "operator:kim", Detail: "moved the battery"},
 	}
-	tl := timeline(a, recs)
+	tl := timeline(a, recs, english)
 	var got []string
 	for _, e := range tl {
 		got = append(got, fmt.Sprintf("%s %s %s late=%t", e.Kind, e.Who, e.After, e.Late))
@@ -508,4 +571,46 @@ func TestIdleConsoleDoesNotPoll(t *testing.T) {
 	resp.Body.Close()
 	require.Eventually(t, func() bool { return g.portReads() >= before+3 }, 5*time.Second, 5*time.Millisecond,
 		"a page view did not start the reads again")
+}
+
+// The fleet's offline counts come from the piles' state in the engine's
+// view, not only from alerts: a pile silent past its window whose
+// pile_offline alert has resolved, a pile whose last word was a death
+// (idle, so no alert), and one restored after a restart and not heard
+// from since all count; a pile heard from recently does not, and neither
+// does an active alert's pile once it reports again.
+func TestOfflineCountsFromTheView(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var ports []alerting.PortView
+	add := func(pile string, with func(*alerting.PortView)) {
+		for n := 1; n <= 2; n++ {
+			p := alerting.PortView{Site: "s1", Pile: pile, Port: n, Control: alerting.ControlOpen, Reported: telemetry.StateCharging,
+				TempC: f(30), A: f(2), PileSilentAt: now.Add(time.Minute)}
+			with(&p)
+			ports = append(ports, p)
+		}
+	}
+	add("silent", func(p *alerting.PortView) { p.PileSilentAt = now.Add(-time.Second) })
+	add("dead", func(p *alerting.PortView) { p.PileDead, p.Reported = true, telemetry.StateIdle })
+	add("fine", func(*alerting.PortView) {})
+	add("unknown", func(p *alerting.PortView) { p.PileSilentAt = time.Time{} })
+	alerts := []alerting.AlertView{{Active: false, Alert: alerting.Alert{Name: alerting.AlertPileOffline,
+		Severity: alerting.SeverityCritical, Site: "s1", Pile: "silent", StartsAt: now.Add(-time.Hour), EndsAt: now.Add(-time.Minute)}}}
+	v := buildView(now, ports, alerts)
+	require.Len(t, v.sites, 1)
+	s := v.sites[0]
+	require.Equal(t, 4, s.Offline, "silent and dead piles, 2 ports each")
+	require.Equal(t, 4, s.Charging, "fine and unknown")
+	require.Zero(t, s.Alerts)
+	require.True(t, v.offline[pileKey("s1", "silent")])
+	require.True(t, v.offline[pileKey("s1", "dead")])
+	require.False(t, v.offline[pileKey("s1", "fine")])
+
+	// The same view read a minute later: the fine pile fell silent too.
+	require.Equal(t, 6, buildView(now.Add(time.Minute), ports, alerts).sites[0].Offline)
+	// The site grid and the port page say the same.
+	rows := siteRows(v, "s1", english)
+	require.Len(t, rows, 4)
+	require.True(t, rows[0].Offline, rows[0].Pile)
+	require.Contains(t, string(rows[0].Grid), `data-state="offline"`)
 }

@@ -179,14 +179,14 @@ func (c *Console) fragmentFor(ctx context.Context, key, name string, p url.Value
 		d.Body = c.alertsData(v, p.Get("site"))
 	case "alert":
 		d.Back = alertPath(p.Get("key"))
-		ad, ok := c.alertData(ctx, v, p.Get("key"))
+		ad, ok := c.alertData(ctx, v, p.Get("key"), base.L)
 		if !ok {
 			return []byte("<p class=\"empty\">" + base.L.T("Not found") + "</p>"), nil
 		}
 		d.Body = ad
 	case "port":
 		n, _ := strconv.Atoi(p.Get("port"))
-		pd, ok := c.portData(v, p.Get("site"), p.Get("pile"), n)
+		pd, ok := c.portData(ctx, v, p.Get("site"), p.Get("pile"), n)
 		if !ok {
 			return []byte("<p class=\"empty\">" + base.L.T("Not found") + "</p>"), nil
 		}

@@ -128,7 +128,7 @@ func parsePortPath(r *http.Request) (site, pile string, n int, ok bool) {
 	return site, pile, n, true
 }
 
-func (c *Console) portData(v *fleetView, site, pile string, n int) (portData, bool) {
+func (c *Console) portData(ctx context.Context, v *fleetView, site, pile string, n int) (portData, bool) {
 	pv, ok := v.port(site, pile, n)
 	if !ok {
 		return portData{}, false
@@ -148,8 +148,15 @@ func (c *Console) portData(v *fleetView, site, pile string, n int) (portData, bo
 		ResetPath:     portPath(site, pile, n) + "/reset",
 		ResetPilePath: portPath(site, pile, 0) + "/reset",
 		Alerts:        v.portAlerts(site, pile, n),
-		Chart:         chartSVG(now, c.hist.samples(site, pile, n, now.Add(-time.Hour)), 0, "temperature and current, last hour"),
 	}
+	ss := c.hist.samples(site, pile, n, now.Add(-time.Hour))
+	old, err := c.stored.samples(ctx, site, pile, n, now)
+	if err != nil {
+		// The chart shows what the console saw since it started, and says
+		// what is missing; the page never fails for want of the past.
+		pd.StoredMissing = c.started
+	}
+	pd.Chart = chartSVG(now, mergeSamples(old, ss), 0, "temperature and current, last hour")
 	return pd, true
 }
 
@@ -158,7 +165,7 @@ func (c *Console) port(r *http.Request, d *pageData) (string, int) {
 	if !ok || n == 0 {
 		return c.notFound(d, r.URL.Path)
 	}
-	pd, ok := c.portData(c.view.Load(), site, pile, n)
+	pd, ok := c.portData(r.Context(), c.view.Load(), site, pile, n)
 	if !ok {
 		return c.notFound(d, r.URL.Path)
 	}
@@ -240,7 +247,7 @@ func alertKeyOf(r *http.Request) (string, bool) {
 	return alerting.Alert{Name: name, Site: site, Pile: pile, Port: n}.Key(), true
 }
 
-func (c *Console) alertData(ctx context.Context, v *fleetView, key string) (alertData, bool) {
+func (c *Console) alertData(ctx context.Context, v *fleetView, key string, l *lang) (alertData, bool) {
 	a, ok := v.alert(key)
 	if !ok {
 		return alertData{}, false
@@ -255,7 +262,7 @@ func (c *Console) alertData(ctx context.Context, v *fleetView, key string) (aler
 	if err != nil {
 		c.log.Warn().Err(err).Msg("console: audit read failed")
 	}
-	ad.Timeline = timeline(a.AlertView, recs)
+	ad.Timeline = timeline(a.AlertView, recs, l)
 	return ad, true
 }
 
@@ -267,9 +274,9 @@ const (
 )
 
 // timeline builds fired → acknowledged → on site → cleared, with notes,
-// from the alert and its port's audit.
-func timeline(a alerting.AlertView, recs []alerting.AuditRecord) []timelineEntry {
-	out := []timelineEntry{{At: a.StartsAt, Kind: "fired", Label: "Fired", Text: a.Summary}}
+// from the alert and its port's audit, the summary in the reader's language.
+func timeline(a alerting.AlertView, recs []alerting.AuditRecord, l *lang) []timelineEntry {
+	out := []timelineEntry{{At: a.StartsAt, Kind: "fired", Label: "Fired", Text: l.Summary(a.Alert)}}
 	after := func(t time.Time) string { return t.Sub(a.StartsAt).Round(time.Second).String() }
 	seenAck, seenOnSite := false, false
 	for _, r := range recs {
@@ -311,7 +318,7 @@ func (c *Console) alert(r *http.Request, d *pageData) (string, int) {
 	if !ok {
 		return c.notFound(d, r.URL.Path)
 	}
-	ad, ok := c.alertData(r.Context(), c.view.Load(), key)
+	ad, ok := c.alertData(r.Context(), c.view.Load(), key, d.L)
 	if !ok {
 		return c.notFound(d, key)
 	}

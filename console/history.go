@@ -1,12 +1,15 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"math"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/chargeguard/chargeguard/alerting"
 )
@@ -15,7 +18,8 @@ import (
 // console has read, one sample per step, in a fixed ring per port: 12 bytes
 // a sample, 120 samples a port at the default 30 s step (1.4 KiB a port,
 // 28 MiB for 2,000 piles of 10 ports). It is fed from the console's own
-// polls, so it costs the engine nothing more; it starts empty at each start.
+// polls, so it costs the engine nothing more; it starts empty at each start
+// (the hour before the start comes from InfluxDB: stored, below).
 type history struct {
 	step time.Duration
 	n    int
@@ -177,4 +181,160 @@ func max32(a, b float32) float32 {
 		return b
 	}
 	return a
+}
+
+// HistorySample is one step of a port's stored readings: the highest
+// temperature and current of the step, NaN when none was stored.
+type HistorySample struct {
+	At    time.Time
+	TempC float64
+	A     float64
+}
+
+// HistoryFunc reads a port's stored readings in [from, to), one per step,
+// oldest first (app wires InfluxDB's port measurement here). It must
+// return once ctx is done.
+type HistoryFunc func(ctx context.Context, site, pile string, port int, from, to time.Time, step time.Duration) ([]HistorySample, error)
+
+// stored holds, per port, the readings of the hour before the console
+// started, read once from Options.History when the port's page is first
+// opened: the in-memory history starts empty at each start, and a chart
+// that is blank for an hour after a restart hides what led to a cut. The
+// span is fixed ([started−1h, started)), so one read per port serves every
+// later page; a failed read is tried again after storedRetry. Reads happen
+// on the page handlers' goroutines, never on the poll's (nor, a fortiori,
+// the engine's), each bounded by Options.HistoryTimeout.
+type stored struct {
+	log     zerolog.Logger
+	fetch   HistoryFunc
+	timeout time.Duration
+	step    time.Duration
+	from    time.Time
+	to      time.Time
+
+	mu sync.Mutex
+	m  map[string]*storedEntry
+}
+
+type storedEntry struct {
+	done chan struct{} // closed when ss and err are set
+	ss   []sample
+	err  error
+	at   time.Time // when the read ended
+}
+
+// storedRetry is how long a failed read is not tried again: a console left
+// open while InfluxDB is down costs it one query per port per 30 s.
+const storedRetry = 30 * time.Second
+
+// storedMax bounds the ports whose stored readings are kept (120 samples,
+// 1.4 KiB each): pages are opened by people, a few hundred at most.
+const storedMax = 4096
+
+func newStored(log zerolog.Logger, fetch HistoryFunc, started time.Time, step, timeout time.Duration) *stored {
+	return &stored{log: log, fetch: fetch, timeout: timeout, step: step,
+		from: started.Add(-time.Hour), to: started, m: map[string]*storedEntry{}}
+}
+
+// samples returns the port's stored readings of the hour before the start
+// that are still in the chart's hour at now, oldest first, and the error of
+// the read, if it failed. Once the start is more than an hour ago it
+// reads nothing.
+func (st *stored) samples(ctx context.Context, site, pile string, n int, now time.Time) ([]sample, error) {
+	if st == nil || st.fetch == nil {
+		return nil, nil
+	}
+	since := now.Add(-time.Hour)
+	if !since.Before(st.to) {
+		st.mu.Lock()
+		if len(st.m) > 0 {
+			st.m = map[string]*storedEntry{} // no page needs them any more
+		}
+		st.mu.Unlock()
+		return nil, nil
+	}
+	id := portID(site, pile, n)
+	st.mu.Lock()
+	e := st.m[id]
+	if e != nil {
+		select {
+		case <-e.done:
+			if e.err != nil && time.Since(e.at) >= storedRetry {
+				e = nil
+			}
+		default:
+		}
+	}
+	owner := e == nil
+	if owner {
+		if len(st.m) >= storedMax {
+			for k, old := range st.m {
+				if len(st.m) < storedMax {
+					break
+				}
+				select {
+				case <-old.done:
+					delete(st.m, k)
+				default: // a read under way: its page is waiting
+				}
+			}
+		}
+		e = &storedEntry{done: make(chan struct{})}
+		st.m[id] = e
+	}
+	st.mu.Unlock()
+	if owner {
+		// The read serves every later page of the port: a browser that
+		// hangs up must not cut it short and leave a failure behind.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), st.timeout)
+		got, err := st.fetch(rctx, site, pile, n, st.from, st.to, st.step)
+		cancel()
+		if err != nil {
+			// Logged once per read, not once per page that shows it.
+			st.log.Warn().Err(err).Str("site", site).Str("pile", pile).Int("port", n).
+				Msg("console: stored readings unavailable; the chart shows those since the start")
+		}
+		ss := make([]sample, 0, len(got))
+		for _, g := range got {
+			ss = append(ss, sample{at: g.At.Unix(), temp: float32(g.TempC), amps: float32(g.A)})
+		}
+		e.ss, e.err, e.at = ss, err, time.Now()
+		close(e.done)
+	} else {
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if e.err != nil {
+		return nil, e.err
+	}
+	out := make([]sample, 0, len(e.ss))
+	for _, s := range e.ss {
+		if s.at >= since.Unix() {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// mergeSamples puts the stored readings before the first in-memory one,
+// oldest first: where both have a step, memory's wins (it is what the
+// engine saw).
+func mergeSamples(stored, mem []sample) []sample {
+	if len(stored) == 0 {
+		return mem
+	}
+	cut := int64(math.MaxInt64)
+	if len(mem) > 0 {
+		cut = mem[0].at
+	}
+	out := make([]sample, 0, len(stored)+len(mem))
+	for _, s := range stored {
+		if s.at < cut {
+			out = append(out, s)
+		}
+	}
+	return append(out, mem...)
 }

@@ -3,6 +3,9 @@ package console
 import (
 	"net/http"
 	"strings"
+
+	"github.com/chargeguard/chargeguard/alerting"
+	"github.com/chargeguard/chargeguard/alerting/notify"
 )
 
 // The console speaks Simplified Chinese and English. The language comes
@@ -14,8 +17,8 @@ const (
 	langCookie = "cg_lang"
 )
 
-// lang translates the console's fixed texts. Alert summaries and on-site
-// instructions come from the engine in English and are shown as they are.
+// lang translates the console's fixed texts, and renders alert summaries
+// and on-site steps in its language (Summary, OnSite).
 type lang struct {
 	Code string
 	m    map[string]string
@@ -27,6 +30,36 @@ func (l *lang) T(s string) string {
 		return t
 	}
 	return s
+}
+
+// Summary is an alert's summary in the language. English is the engine's
+// own summary (it names the limit too). Chinese is built from the alert's
+// fields (name, place, reading) with alerting/notify's catalogue, the same
+// text as the summary_zh annotation the WeCom message quotes: one
+// catalogue for the pager and the console, and no translation of the
+// English text at run time.
+func (l *lang) Summary(a alerting.Alert) string {
+	name := a.Name.String()
+	if l.Code == langZH {
+		return notify.SummaryZH(name, a.Site, a.Pile, a.Port, notify.Reading(name, a.Value))
+	}
+	if a.Summary != "" {
+		return a.Summary
+	}
+	return notify.Annotations(name, a.Site, a.Pile, a.Port, notify.Reading(name, a.Value), "")["summary"]
+}
+
+// OnSite is what to do on site about an alert, in the language: the
+// engine's steps in English, the catalogue's in Chinese.
+func (l *lang) OnSite(a alerting.Alert) string {
+	name := a.Name.String()
+	if l.Code == langZH {
+		return notify.OnSiteZH(name)
+	}
+	if a.OnSite != "" {
+		return a.OnSite
+	}
+	return notify.Annotations(name, a.Site, a.Pile, a.Port, "", "")["on_site"]
 }
 
 var (
@@ -133,5 +166,6 @@ var zhCN = map[string]string{
 	"warning":                           "预警",
 	"unknown":                           "未知",
 	"open":                              "开启",
-	"Session expired or invalid form; please try again.": "会话已过期或表单无效，请重试。",
+	"Session expired or invalid form; please try again.":                         "会话已过期或表单无效，请重试。",
+	"InfluxDB did not answer: the chart shows the readings since the restart at": "InfluxDB 无响应：图表仅显示重启后的读数，重启时间",
 }

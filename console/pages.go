@@ -221,6 +221,9 @@ type portData struct {
 	ResetPilePath string
 	Alerts        []alertItem
 	Chart         template.HTML
+	// StoredMissing is set when the readings before the console's start
+	// could not be read: the chart shows only those since then.
+	StoredMissing time.Time
 	Audit         []alerting.AuditRecord
 }
 

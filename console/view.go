@@ -21,7 +21,7 @@ type fleetView struct {
 	sites   []siteSummary       // worst first
 	active  []alertItem         // unacknowledged first, then critical, then newest
 	recent  []alertItem         // resolved, newest first
-	offline map[string]bool     // site/pile with an active pile_offline alert
+	offline map[string]bool     // site/pile offline at the read (PortView.PileOffline, or an active pile_offline alert)
 }
 
 // siteSummary is a row of the fleet page.
@@ -86,6 +86,15 @@ func buildView(now time.Time, ports []alerting.PortView, alerts []alerting.Alert
 			b.StartsAt.Compare(a.StartsAt),
 		)
 	})
+	// A pile is offline as the engine's view says, whatever its alerts:
+	// pile_offline fires only for a pile that falls silent while charging,
+	// and an acknowledged or resolved one says nothing about the pile now
+	// (nor does a restart, which starts with no alert at all).
+	for _, p := range ports {
+		if p.PileOffline(now) {
+			v.offline[pileKey(p.Site, p.Pile)] = true
+		}
+	}
 	lastPile := ""
 	for _, p := range ports {
 		s := site(p.Site)

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -79,4 +80,28 @@ func TestAnnotationsSaySpecificThings(t *testing.T) {
 func TestRunbookURL(t *testing.T) {
 	assert.Equal(t, DefaultRunbookBase+"/docs/runbooks/smoke.md", RunbookURL("", "smoke"))
 	assert.Equal(t, "https://wiki.city.example/cg/docs/runbooks/leakage.md", RunbookURL("https://wiki.city.example/cg/", "leakage"))
+}
+
+func TestChineseTextsNameThePlaceAndReading(t *testing.T) {
+	assert.Equal(t, "站点 changhe-3，充电桩 p12，端口 4：端口过热，已断电（读数 72.5 °C）",
+		SummaryZH("overheat", "changhe-3", "p12", 4, Reading("overheat", 72.5)))
+	assert.Equal(t, "站点 s，充电桩 p：烟雾报警：可能起火，整桩已断电", SummaryZH("smoke", "s", "p", 0, ""))
+	assert.Contains(t, SummaryZH("overheat", "s", "p", 0, ""), "（整桩）")
+	assert.Contains(t, OnSiteZH("smoke"), "119")
+	assert.Contains(t, SummaryZH("new_alert", "s", "p", 1, ""), "new_alert")
+	assert.NotEmpty(t, OnSiteZH("new_alert"))
+
+	a := Annotations("leakage", "s", "p", 0, Reading("leakage", 31), "")
+	assert.Equal(t, SummaryZH("leakage", "s", "p", 0, "31 mA"), a["summary_zh"])
+	assert.Equal(t, OnSiteZH("leakage"), a["on_site_zh"])
+	assert.Contains(t, a["description"], "Reading: 31 mA.")
+}
+
+func TestReading(t *testing.T) {
+	assert.Equal(t, "72.5 °C", Reading("overheat", 72.5))
+	assert.Equal(t, "2.5 °C/min", Reading("overheat_rate", 2.5))
+	assert.Equal(t, "12.35 A", Reading("short_circuit", 12.3456))
+	assert.Equal(t, "3", Reading("close_failed", 3))
+	assert.Empty(t, Reading("smoke", 0))
+	assert.Empty(t, Reading("overheat", math.NaN()))
 }

@@ -315,7 +315,11 @@ func TestEscalationRouteAndChineseTemplate(t *testing.T) {
 		if tmpl == "chargeguard.zh.text" {
 			assert.Contains(t, out, "【告警】严重：overheat")
 			assert.Contains(t, out, "位置：站点 changhe-3，充电桩 p12，端口 4")
-			assert.Contains(t, out, "现场处置："+on["on_site"])
+			// The alert's own texts in Chinese, not the English quoted.
+			assert.Contains(t, out, "情况："+on["summary_zh"])
+			assert.Contains(t, out, "现场处置："+on["on_site_zh"])
+			assert.NotContains(t, out, on["on_site"])
+			assert.NotContains(t, out, on["summary"])
 		}
 		assert.Contains(t, out, "https://guard.example/ports/changhe-3/p12/4", tmpl)
 	}

@@ -35,6 +35,8 @@
 //
 // The package also holds the catalogue of chargeguard alert names with their
 // severities (Severity) and the short, actionable texts that on-call staff
-// read when paged (Annotations), and deploy/alertmanager holds the
+// read when paged (Annotations), in English and Simplified Chinese
+// (SummaryZH, OnSiteZH: the console shows the same Chinese texts), and
+// deploy/alertmanager holds the
 // Alertmanager configuration that routes these alerts.
 package notify

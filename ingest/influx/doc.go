@@ -16,5 +16,8 @@
 // bucket "db/rp" and token "user:pass", through influxdb-client-go's
 // WriteAPIBlocking, which neither batches nor retries on its own.
 //
+// Reader reads the stored port readings back (InfluxQL over /query), for the
+// console's chart of the hour before a restart.
+//
 // The token, and credentials in the URL, never reach a log line or an error.
 package influx
