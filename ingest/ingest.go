@@ -86,7 +86,6 @@ type Ingester struct {
 	workers []chan inbound
 	commit  chan pending
 
-	lag            *liveLag // nil without a live session
 	storeConnected atomic.Bool
 	liveConnected  atomic.Bool
 	spoolBlocked   atomic.Bool
@@ -150,9 +149,6 @@ func New(o Options) (*Ingester, error) {
 		log:    o.Logger.With().Str("component", "ingest").Logger(),
 		m:      newMetrics(o.Registerer),
 		commit: make(chan pending, o.QueueSize),
-	}
-	if o.Observer != nil {
-		in.lag = newLiveLag()
 	}
 	in.rejLog = in.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
 	per := max(o.QueueSize/o.Workers, 16)
@@ -275,14 +271,7 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 // message to its pile's worker; if the workers are behind it blocks, which
 // stops paho reading the socket: back-pressure reaches the broker, which
 // holds the backlog.
-//
-// While the live session is behind (livefirst.go) it waits yieldStep per
-// message first, leaving the CPU to the safety engine's feed.
 func (in *Ingester) onStoreMessage(_ paho.Client, msg paho.Message) {
-	if in.lag != nil && in.lag.behind.Load() {
-		time.Sleep(yieldStep)
-		in.m.yielded.Add(yieldStep.Seconds())
-	}
 	ib := inbound{topic: msg.Topic(), payload: msg.Payload(), received: in.o.Now()}
 	if msg.Qos() > 0 {
 		ib.ack = msg.Ack
@@ -319,31 +308,6 @@ func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
 	// the pile: the engine must not restart its offline clock for it.
 	m.Retained = msg.Retained()
 	in.o.Observer.Observe(m)
-	if m.Telemetry != nil {
-		in.observeLag(msg.Topic(), m.Telemetry.TS)
-	}
-}
-
-// observeLag feeds the live session's lag (livefirst.go) and reports a
-// change of state.
-func (in *Ingester) observeLag(topic string, ts int64) {
-	pile := topic
-	if i := strings.LastIndexByte(topic, '/'); i > 0 {
-		pile = topic[:i]
-	}
-	changed, behind := in.lag.observe(pile, ts, in.o.Now())
-	excess := time.Duration(in.lag.excess.Load())
-	in.m.liveExcess.Set(excess.Seconds())
-	if !changed {
-		return
-	}
-	if behind {
-		in.m.liveBehind.Set(1)
-		in.log.Warn().Dur("late_by", excess).Msg("the live session (the safety engine's feed) is behind; storage yields to it, the broker keeps storage's backlog")
-		return
-	}
-	in.m.liveBehind.Set(0)
-	in.log.Info().Msg("the live session caught up; storage runs at full speed again")
 }
 
 func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {

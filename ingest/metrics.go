@@ -17,9 +17,6 @@ type metrics struct {
 	blocked        prometheus.Gauge
 	connected      *prometheus.GaugeVec
 	connectionLost *prometheus.CounterVec
-	liveBehind     prometheus.Gauge
-	liveExcess     prometheus.Gauge
-	yielded        prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -64,18 +61,6 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "chargeguard_ingest_mqtt_connection_lost_total",
 			Help: "MQTT connections lost, by session.",
 		}, []string{"session"}),
-		liveBehind: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chargeguard_ingest_live_behind",
-			Help: "1 while the live session (the safety engine's feed) is behind and the storage session yields to it.",
-		}),
-		liveExcess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "chargeguard_ingest_live_lag_excess_seconds",
-			Help: "How late the live session's messages were in its last 100 ms window, beyond each pile's usual lag (the smallest over the window's messages).",
-		}),
-		yielded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "chargeguard_ingest_storage_yield_seconds_total",
-			Help: "Time the storage session waited so that the live session could catch up.",
-		}),
 	}
 	// Pre-create the series so dashboards and alert rules see zeros, not
 	// absent data.
@@ -91,7 +76,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	}
 	if r != nil {
 		r.MustRegister(m.received, m.messages, m.rejected, m.portSamples, m.skewed,
-			m.acked, m.queue, m.blocked, m.connected, m.connectionLost, m.liveBehind, m.liveExcess, m.yielded)
+			m.acked, m.queue, m.blocked, m.connected, m.connectionLost)
 	}
 	return m
 }
