@@ -216,8 +216,7 @@ func engineMetrics(cmd *exec.Cmd) string {
 	for _, l := range strings.Split(string(body), "\n") {
 		for _, name := range []string{"chargeguard_alerting_queue_length", "chargeguard_alerting_queue_full_total",
 			"chargeguard_commands_sent_total", "chargeguard_ingest_received_total", "chargeguard_ingest_acked_total",
-			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum",
-			"chargeguard_ingest_live_behind", "chargeguard_ingest_live_lag_excess_seconds", "chargeguard_ingest_storage_yield_seconds_total"} {
+			"chargeguard_detection_to_command_seconds_count", "chargeguard_detection_to_command_seconds_sum"} {
 			if strings.HasPrefix(l, name) {
 				out = append(out, l)
 			}
