@@ -148,7 +148,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			require.NoError(b, tok.Error())
 
 			lat := make([]time.Duration, 0, b.N)
-			var stale int
+			var stale, missed int
 			seen := map[string]bool{} // command ids already answered: a resend keeps its id
 			b.ResetTimer()
 			for i := range b.N {
@@ -172,8 +172,15 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 						lat = append(lat, r.at.Sub(start))
 						break wait
 					case <-timeout:
-						b.Fatalf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); CPU so far: mosquitto %v, influxd %v, chargeguard %v; chargeguard:\n%s",
-							i, stale, dropped.Load(), testenv.ProcCPU(b, mosq.PID()), testenv.ProcCPU(b, influx.PID()), testenv.ProcCPU(b, cg.Process.Pid), engineMetrics(cg))
+						// Counted as a 10 s cut and reported; the run goes on,
+						// so that the distribution of the others is seen.
+						missed++
+						lat = append(lat, 10*time.Second)
+						if missed == 1 {
+							b.Logf("probe %d: no close command within 10 s (%d other commands seen, %d dropped); CPU so far: mosquitto %v, influxd %v, chargeguard %v; chargeguard:\n%s",
+								i, stale, dropped.Load(), testenv.ProcCPU(b, mosq.PID()), testenv.ProcCPU(b, influx.PID()), testenv.ProcCPU(b, cg.Process.Pid), engineMetrics(cg))
+						}
+						break wait
 					}
 				}
 				tok.Wait()
@@ -190,6 +197,10 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			b.ReportMetric(q(0.99), "p99_ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
 			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(missed), "missed_10s")
+			if missed > 0 {
+				b.Errorf("%d of %d probes got no close within 10 s (counted as 10 s above)", missed, b.N)
+			}
 			if stale > 0 || dropped.Load() > 0 {
 				b.Logf("%d commands were not the awaited close (resends or other ports), %d dropped", stale, dropped.Load())
 			}
