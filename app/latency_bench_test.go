@@ -79,6 +79,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 		{"changhe", 169, 16.9, 0, 0},                             // the Changhe fleet: 169 piles every 10 s
 		{"changhe_paced", 169, 16.9, 0, 20 * time.Millisecond},   // the same, one probe every 20 ms
 		{"changhe_50_sse", 169, 16.9, 50, 20 * time.Millisecond}, // and with 50 console streams
+		{"40k_samples", 1000, 4000, 0, 0},                        // 40,000 port samples/s: what this 2-core box stores
 		{"100k_samples", 1000, 10000, 0, 0},                      // 100,000 port samples/s
 	} {
 		b.Run(load.name, func(b *testing.B) {
