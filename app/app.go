@@ -272,6 +272,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Spool:        store,
 		Observer:     observer,
 		ShareGroup:   shareGroup,
+		Sites:        cfg.MQTT.Sites,
 		// Commands reach the observer only in cluster mode (see above).
 		ObserveCommands: a.cluster != nil,
 		Logger:          o.Logger,

@@ -722,44 +722,13 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		}
 	}()
 
-	type hazard struct {
-		p  *pile
-		at time.Time
-	}
-	var hazards []hazard
-	inject := func() {
-		h := startPileID(t, mq.URL, fmt.Sprintf("h%d", len(hazards)))
-		h.setTemp(1, 85)
-		hazards = append(hazards, hazard{h, time.Now()})
-	}
-	next := time.Now()
-	waitInjecting := func(cond func() bool, within time.Duration, what string) {
-		deadline := time.Now().Add(within)
-		for !cond() {
-			require.True(t, time.Now().Before(deadline), what)
-			if time.Now().After(next) {
-				inject()
-				next = time.Now().Add(1500 * time.Millisecond)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	for _, r := range rs {
-		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
-		waitInjecting(func() bool { return !r.alive() }, 30*time.Second, "replica did not stop on SIGTERM")
-		r.start(t)
-		waitInjecting(func() bool { c, _ := r.readyz(); return c == http.StatusOK && len(leaders(rs)) == 1 }, 30*time.Second, "replica not ready again")
-	}
-	waitInjecting(func() bool { return len(hazards) >= 6 }, 15*time.Second, "too few hazards injected")
+	hz := newHazards(t, mq.URL)
+	rollingRestart(t, rs, hz, 0)
+	hz.waitFor(func() bool { return len(hz.list) >= 6 }, 15*time.Second, "too few hazards injected")
 	close(stop)
 	rounds := <-loadDone
 
-	for i, h := range hazards {
-		var c seenCmd
-		require.Eventually(t, func() bool { var ok bool; c, ok = h.p.firstClose(1, h.at); return ok }, 10*time.Second, 20*time.Millisecond, "hazard %d never cut", i)
-		t.Logf("hazard %d cut after %v", i, c.at.Sub(h.at))
-		require.LessOrEqual(t, c.at.Sub(h.at), 5*time.Second, "hazard %d uncut for more than 5 s", i)
-	}
+	hz.requireCut(5 * time.Second)
 	want := fmt.Sprint(piles * rounds * ports)
 	got := ""
 	loadCount := func() string {
@@ -773,6 +742,83 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		"every load reading exactly once: %s port points of %s", got, want)
 	time.Sleep(time.Second) // a duplicate written late would show by now
 	require.Equal(t, want, loadCount())
+}
+
+// hazard is a port that overheated at a known time.
+type hazard struct {
+	p  *pile
+	at time.Time
+}
+
+// hazards injects a new pile with port 1 at 85 °C every 1.5 s (every) while a test
+// waits (waitFor), so that hazards arrive at every moment of what the test
+// does, and checks afterwards that each was cut in time.
+type hazards struct {
+	t       *testing.T
+	mqttURL string
+	every   time.Duration
+	next    time.Time
+	list    []hazard
+}
+
+func newHazards(t *testing.T, mqttURL string) *hazards {
+	return &hazards{t: t, mqttURL: mqttURL, every: 1500 * time.Millisecond, next: time.Now()}
+}
+
+func (h *hazards) inject() {
+	p := startPileID(h.t, h.mqttURL, fmt.Sprintf("h%d", len(h.list)))
+	p.setTemp(1, 85)
+	h.list = append(h.list, hazard{p, time.Now()})
+}
+
+// waitFor polls cond until it holds, injecting hazards meanwhile; it fails
+// the test with what after within.
+func (h *hazards) waitFor(cond func() bool, within time.Duration, what string) {
+	h.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		require.True(h.t, time.Now().Before(deadline), what)
+		if time.Now().After(h.next) {
+			h.inject()
+			h.next = time.Now().Add(h.every)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requireCut requires every hazard cut (a close of its port received by
+// its pile) within limit of its injection, and returns the longest wait.
+func (h *hazards) requireCut(limit time.Duration) time.Duration {
+	h.t.Helper()
+	var longest time.Duration
+	for i, hz := range h.list {
+		var c seenCmd
+		require.Eventually(h.t, func() bool { var ok bool; c, ok = hz.p.firstClose(1, hz.at); return ok }, 10*time.Second, 20*time.Millisecond, "hazard %d never cut", i)
+		d := c.at.Sub(hz.at)
+		h.t.Logf("hazard %d cut after %v", i, d)
+		require.LessOrEqual(h.t, d, limit, "hazard %d uncut for more than %v", i, limit)
+		longest = max(longest, d)
+	}
+	return longest
+}
+
+// rollingRestart stops each replica in turn (SIGTERM), starts it again,
+// waits until it is ready and the cluster has one leader, then settle more
+// (a rollout's minReadySeconds) before the next, injecting hazards all
+// along.
+func rollingRestart(t *testing.T, rs []*replica, h *hazards, settle time.Duration) {
+	t.Helper()
+	for _, r := range rs {
+		began := time.Now()
+		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+		h.waitFor(func() bool { return !r.alive() }, 30*time.Second, "replica did not stop on SIGTERM")
+		stopped := time.Now()
+		r.start(t)
+		h.waitFor(func() bool { c, _ := r.readyz(); return c == http.StatusOK && len(leaders(rs)) == 1 }, 30*time.Second, "replica not ready again")
+		t.Logf("replica %s: stopped in %v, ready again %v later", r.name, stopped.Sub(began).Round(time.Millisecond), time.Since(stopped).Round(time.Millisecond))
+		ready := time.Now()
+		h.waitFor(func() bool { return time.Since(ready) >= settle }, settle+time.Second, "")
+	}
 }
 
 // loadTest skips a load test of replicas unless CHARGEGUARD_CLUSTER_LOAD is

@@ -153,7 +153,13 @@ type MQTT struct {
 	Username              string `yaml:"username"`
 	Password              Secret `yaml:"password"`
 	// TopicRoot is the first topic level of every pile topic.
-	TopicRoot string        `yaml:"topic_root"`
+	TopicRoot string `yaml:"topic_root"`
+	// Sites, when set, makes this process (in cluster mode: its replica
+	// set) guard and store only these sites: its MQTT sessions subscribe
+	// to <topic_root>/<site>/# for each instead of <topic_root>/#. One
+	// process or replica set per shard of sites (docs/scale.md). Empty:
+	// every site.
+	Sites     []string      `yaml:"sites"`
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// WriteQueue bounds the packets the embedded broker queues for one
 	// client's socket; when a client's queue is full the broker drops the
@@ -391,6 +397,17 @@ func (c *Config) Validate() error {
 	if !telemetry.ValidID(c.MQTT.TopicRoot) {
 		bad("mqtt.topic_root", "must match [A-Za-z0-9_-]{1,64}")
 	}
+	seen := map[string]int{}
+	for i, site := range c.MQTT.Sites {
+		field := fmt.Sprintf("mqtt.sites[%d]", i)
+		if !telemetry.ValidID(site) {
+			bad(field, "%q must match [A-Za-z0-9_-]{1,64} (a site id, the second topic level)", site)
+		} else if j, dup := seen[site]; dup {
+			bad(field, "%q is already mqtt.sites[%d]", site, j)
+		} else {
+			seen[site] = i
+		}
+	}
 	if c.MQTT.KeepAlive < time.Second {
 		bad("mqtt.keepalive", "must be at least 1s")
 	}
@@ -504,6 +521,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.Cluster.validate()...)
+	if c.Cluster.Enabled() && len(c.MQTT.Sites) > 0 && c.Cluster.Prefix == Default().Cluster.Prefix {
+		// Replica sets of different shards under one prefix would elect one
+		// leader among all of them: the other shards' replicas would all
+		// follow and never send a close for their own sites.
+		bad("cluster.prefix", "set a prefix of this shard's own (e.g. /chargeguard/shard-1) with mqtt.sites: replica sets sharing %s elect one leader for all shards", c.Cluster.Prefix)
+	}
 	if c.Cluster.Enabled() && c.MQTT.URL == "" {
 		bad("cluster.endpoints", "cluster mode needs an external broker (mqtt.url) that every replica shares, not the embedded one")
 	}

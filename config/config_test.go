@@ -67,6 +67,9 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"mqtt.max_preauth_connections", func(c *Config) { c.MQTT.MaxPreAuthConnections = 0 }},
 		{"mqtt.client_id", func(c *Config) { c.MQTT.ClientID = "" }},
 		{"mqtt.topic_root", func(c *Config) { c.MQTT.TopicRoot = "a/b" }},
+		{"mqtt.sites[1]", func(c *Config) { c.MQTT.Sites = []string{"north", "a/b"} }},
+		{"mqtt.sites[2]", func(c *Config) { c.MQTT.Sites = []string{"north", "south", "north"} }},
+		{"mqtt.sites[0]", func(c *Config) { c.MQTT.Sites = []string{"+"} }},
 		{"mqtt.keepalive", func(c *Config) { c.MQTT.KeepAlive = 0 }},
 		{"mqtt.write_queue", func(c *Config) { c.MQTT.WriteQueue = 1 << 20 }},
 		{"influx.url", func(c *Config) { c.Influx.URL = "localhost:8086" }},
@@ -94,6 +97,11 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"cluster.lease_ttl", func(c *Config) {
 			c.Cluster.Endpoints = []string{"http://etcd:2379"}
 			c.Cluster.LeaseTTL = 1500 * time.Millisecond
+		}},
+		{"cluster.prefix", func(c *Config) {
+			c.MQTT.URL = "tcp://mq:1883"
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.MQTT.Sites = []string{"north"}
 		}},
 		{"cluster.dial_timeout", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.DialTimeout = 0 }},
 		{"cluster.share_group", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.ShareGroup = "a+b" }},
@@ -264,4 +272,20 @@ func TestExampleConfig(t *testing.T) {
 	require.Equal(t, 8.0, shed.RiseCPerMin)
 	require.Equal(t, 55.0, shed.WarnC)
 	require.Len(t, cfg.API.Tokens, 2)
+}
+
+// A shard of sites: mqtt.sites from the file, and in cluster mode with a
+// prefix of its own, is a valid configuration.
+func TestShardOfSitesLoads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`mqtt:
+  url: tcp://mq:1883
+  sites: [north-01, north-02]
+cluster:
+  endpoints: [http://etcd:2379]
+  prefix: /chargeguard/shard-1
+`), 0o600))
+	c, err := Load(path)
+	require.NoError(t, err)
+	require.Equal(t, []string{"north-01", "north-02"}, c.MQTT.Sites)
 }

@@ -68,6 +68,10 @@ type Options struct {
 	// over the replicas of a cluster. The live session never shares: every
 	// replica's engine sees everything.
 	ShareGroup string
+	// Sites, when set, limits both sessions to these sites' topics
+	// (<root>/<site>/# each): one process or replica set guards one shard
+	// of the sites. Empty: every site (<root>/#).
+	Sites []string
 	// ObserveCommands also hands the observer the commands seen on the
 	// cmd topics (cluster mode: a follower mirrors the leader's).
 	ObserveCommands bool
@@ -128,6 +132,11 @@ func New(o Options) (*Ingester, error) {
 	}
 	if o.ShareGroup != "" && !telemetry.ValidID(o.ShareGroup) {
 		return nil, fmt.Errorf("ingest: share group %q must match [A-Za-z0-9_-]{1,64}", o.ShareGroup)
+	}
+	for _, site := range o.Sites {
+		if !telemetry.ValidID(site) {
+			return nil, fmt.Errorf("ingest: site %q must match [A-Za-z0-9_-]{1,64}", site)
+		}
 	}
 	if o.Workers <= 0 {
 		o.Workers = 2
@@ -241,21 +250,26 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 		SetOrderMatters(true).
 		SetAutoAckDisabled(!live).
 		SetOnConnectHandler(func(c paho.Client) {
-			filter := in.o.Root + "/#"
-			if !live && in.o.ShareGroup != "" {
-				filter = "$share/" + in.o.ShareGroup + "/" + filter
+			group := ""
+			if !live {
+				group = in.o.ShareGroup
+			}
+			filters := subscriptionFilters(in.o.Root, group, in.o.Sites)
+			subs := make(map[string]byte, len(filters))
+			for _, f := range filters {
+				subs[f] = 1
 			}
 			// Subscribing again on every connect covers a broker that lost
 			// the session (restarted without persistence).
-			tok := c.Subscribe(filter, 1, h)
+			tok := c.SubscribeMultiple(subs, h)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				log.Error().Err(tok.Error()).Str("filter", filter).Msg("subscribe failed; reconnecting")
+				log.Error().Err(tok.Error()).Strs("filters", filters).Msg("subscribe failed; reconnecting")
 				c.Disconnect(0)
 				return
 			}
 			connected.Store(true)
 			in.m.connected.WithLabelValues(session).Set(1)
-			log.Info().Str("broker", redactURL(in.o.BrokerURL)).Str("filter", filter).Msg("MQTT connected and subscribed")
+			log.Info().Str("broker", redactURL(in.o.BrokerURL)).Strs("filters", filters).Msg("MQTT connected and subscribed")
 		}).
 		SetConnectionNotificationHandler(connectFailureLogger(log, in.o.BrokerURL)).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
@@ -265,6 +279,25 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 			log.Warn().Err(err).Msg("MQTT connection lost; reconnecting")
 		})
 	return opts
+}
+
+// subscriptionFilters are a session's topic filters: <root>/# or, for a
+// shard, <root>/<site>/# per site, each inside $share/<group>/ when group
+// is set (the storage session of a cluster).
+func subscriptionFilters(root, group string, sites []string) []string {
+	var filters []string
+	if len(sites) == 0 {
+		filters = []string{root + "/#"}
+	}
+	for _, site := range sites {
+		filters = append(filters, root+"/"+site+"/#")
+	}
+	if group != "" {
+		for i, f := range filters {
+			filters[i] = "$share/" + group + "/" + f
+		}
+	}
+	return filters
 }
 
 // onStoreMessage is the storage session's handler. It only routes the
