@@ -419,6 +419,14 @@ func TestAlertTextsInTheReadersLanguage(t *testing.T) {
 		require.Contains(t, en, "port 3 of pile s1/p1 reached 75.0 °C", p)
 		require.NotContains(t, en, "端口过热", p)
 	}
+	// The alert chips and the latch reason name the alert in the
+	// reader's language, with the id beside it in Chinese.
+	for _, p := range []string{"/alerts", "/alerts/overheat/s1/p1/3", "/ports/s1/p1/3"} {
+		require.Contains(t, page(p, "zh-CN"), "过热（overheat）", p)
+		require.NotContains(t, page(p, "en"), "过热", p)
+	}
+	require.Regexp(t, `id="latch-reason">过热（overheat）<`, page("/ports/s1/p1/3", "zh-CN"))
+	require.Regexp(t, `id="latch-reason">overheat<`, page("/ports/s1/p1/3", "en"))
 	zh := page("/alerts/overheat/s1/p1/3", "zh-CN")
 	require.Contains(t, zh, "拨打 119", "on-site steps in Chinese")
 	require.NotContains(t, zh, "Go there.")

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -22,6 +23,19 @@ const (
 type lang struct {
 	Code string
 	m    map[string]string
+}
+
+// Name is an alert name (an alerting.AlertName or its id) as the reader
+// sees it: the id in English; in Chinese, the Chinese name with the id
+// beside it, which the runbooks and the pager's labels use.
+func (l *lang) Name(alertname any) string {
+	id := fmt.Sprint(alertname)
+	if l.Code == langZH {
+		if zh := notify.NameZH(id); zh != "" {
+			return zh + "（" + id + "）"
+		}
+	}
+	return id
 }
 
 // T returns the text in the language, or the English key.

@@ -214,7 +214,7 @@ type portData struct {
 	View          alerting.PortView
 	State         string
 	Temp, Amps    string
-	Reasons       string
+	Reasons       []string // alert names
 	Resettable    bool
 	PileLatched   bool
 	ResetPath     string

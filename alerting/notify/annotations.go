@@ -279,6 +279,31 @@ func SummaryZH(alertname string, site, pile string, port int, reading string) st
 	return b.String()
 }
 
+// zhNames are the alert names as a Chinese reader sees them on a chip or in
+// a latch reason (the id itself stays beside it, to match runbooks).
+var zhNames = map[string]string{
+	"smoke":         "烟雾",
+	"overheat":      "过热",
+	"overheat_rate": "温升过快",
+	"overcurrent":   "过流",
+	"short_circuit": "短路",
+	"leakage":       "漏电",
+	"sensor_fault":  "传感器故障",
+	"close_failed":  "断电失败",
+	"relay_welded":  "继电器粘连",
+	"pile_offline":  "充电桩离线",
+	"temp_warning":  "温度偏高",
+	"hot_contact":   "插头过热",
+	"max_duration":  "充电超时",
+	"pile_stream":   "报文顺序异常",
+	"pile_protocol": "协议错误",
+	"pile_config":   "额定电流异常",
+}
+
+// NameZH is an alert name in Chinese, or "" for a name not in the
+// catalogue.
+func NameZH(alertname string) string { return zhNames[alertname] }
+
 // OnSiteZH is what on-call does on site, in Chinese.
 func OnSiteZH(alertname string) string {
 	if t, ok := catalogue[alertname]; ok {

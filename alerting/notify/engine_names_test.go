@@ -42,6 +42,7 @@ func TestEveryAlertnameSpeaksBothLanguages(t *testing.T) {
 		assert.False(t, strings.HasSuffix(a["summary_zh"], "："), "%s: Chinese summary is only the place: %q", name, a["summary_zh"])
 		assert.NotEqual(t, generic["on_site_zh"], a["on_site_zh"], "%s: Chinese on-site steps", name)
 		assert.True(t, hasHan(a["summary_zh"]) && hasHan(a["on_site_zh"]), "%s: not Chinese", name)
+		assert.True(t, hasHan(notify.NameZH(name)), "%s: no Chinese name", name)
 	}
 }
 
