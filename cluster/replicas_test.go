@@ -79,32 +79,40 @@ func (r *replica) readyz() (int, string) {
 	return resp.StatusCode, m["cluster"]
 }
 
-// buildChargeguard builds the real binary once per test binary run.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// builtCommand is a command of this repository built for the tests.
+type builtCommand struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-func chargeguardBinary(t *testing.T) string {
+var builtCommands sync.Map // command name -> *builtCommand
+
+// commandBinary builds ./cmd/<name> once per test binary run and returns
+// its path.
+func commandBinary(t *testing.T, name string) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cg-cluster-bin")
+	v, _ := builtCommands.LoadOrStore(name, &builtCommand{})
+	b := v.(*builtCommand)
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "cg-cluster-"+name)
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
-		binPath = filepath.Join(dir, "chargeguard")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/chargeguard")
+		b.path = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", b.path, "./cmd/"+name)
 		cmd.Dir = testenv.RepoRoot(t)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", name, err, out)
 		}
 	})
-	require.NoError(t, buildErr)
-	return binPath
+	require.NoError(t, b.err)
+	return b.path
 }
+
+// chargeguardBinary is the real chargeguard binary.
+func chargeguardBinary(t *testing.T) string { return commandBinary(t, "chargeguard") }
 
 // startReplicas starts n chargeguard processes in cluster mode against the
 // broker and the etcd cluster, each with its own data directory, client

@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,31 +35,8 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-var (
-	pilesimOnce sync.Once
-	pilesimPath string
-	pilesimErr  error
-)
-
-// pilesimBinary builds cmd/pilesim once per test binary run.
-func pilesimBinary(t *testing.T) string {
-	t.Helper()
-	pilesimOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cg-cluster-pilesim")
-		if err != nil {
-			pilesimErr = err
-			return
-		}
-		pilesimPath = filepath.Join(dir, "pilesim")
-		cmd := exec.Command("go", "build", "-o", pilesimPath, "./cmd/pilesim")
-		cmd.Dir = testenv.RepoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			pilesimErr = fmt.Errorf("go build pilesim: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, pilesimErr)
-	return pilesimPath
-}
+// pilesimBinary is cmd/pilesim, built once per test binary run.
+func pilesimBinary(t *testing.T) string { return commandBinary(t, "pilesim") }
 
 // loadSummary is the JSON line `pilesim load` prints.
 type loadSummary struct {
