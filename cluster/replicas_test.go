@@ -613,15 +613,7 @@ func TestFollowerKillUnderLoad(t *testing.T) {
 	start := time.Now().Add(-time.Minute).Truncate(time.Second)
 	var toks []paho.Token
 	for round := range rounds {
-		for p := range piles {
-			ts := start.Add(time.Duration(round) * 100 * time.Millisecond).UnixMilli()
-			var ps []string
-			for n := 1; n <= ports; n++ {
-				ps = append(ps, fmt.Sprintf(`{"n":%d,"state":"idle","v":230,"a":0,"w":0,"wh":%d,"temp_c":25}`, n, round))
-			}
-			toks = append(toks, pub.Publish(fmt.Sprintf("chargers/load/l%02d/telemetry", p), 1, false,
-				fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":20,"smoke":false,"leak_ma":0,"ports":[%s]}`, ts, round+1, strings.Join(ps, ","))))
-		}
+		toks = append(toks, publishLoadRound(pub, start, round, piles, ports)...)
 		switch round {
 		case 40:
 			victim.kill(t)
@@ -658,24 +650,25 @@ func TestFollowerKillUnderLoad(t *testing.T) {
 	require.Zero(t, cmds.Load(), "no command: the safety path never noticed")
 }
 
-// scrape reads one unlabelled counter or gauge from a replica's /metrics.
-func scrape(t *testing.T, r *replica, name string) float64 {
-	t.Helper()
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(r.base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			var f float64
-			fmt.Sscan(v, &f)
-			return f
+// publishLoadRound publishes round number round of the idle load: one
+// telemetry message of each of piles piles (chargers/load/lNN), ports ports
+// each, stamped 100 ms per round after start.
+func publishLoadRound(pub paho.Client, start time.Time, round, piles, ports int) []paho.Token {
+	ts := start.Add(time.Duration(round) * 100 * time.Millisecond).UnixMilli()
+	toks := make([]paho.Token, 0, piles)
+	for p := range piles {
+		var ps []string
+		for n := 1; n <= ports; n++ {
+			ps = append(ps, fmt.Sprintf(`{"n":%d,"state":"idle","v":230,"a":0,"w":0,"wh":%d,"temp_c":25}`, n, round))
 		}
+		toks = append(toks, pub.Publish(fmt.Sprintf("chargers/load/l%02d/telemetry", p), 1, false,
+			fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":20,"smoke":false,"leak_ma":0,"ports":[%s]}`, ts, round+1, strings.Join(ps, ","))))
 	}
-	return 0
+	return toks
 }
+
+// scrape reads one unlabelled counter or gauge from a replica's /metrics.
+func scrape(t *testing.T, r *replica, name string) float64 { return scrapeLabeled(t, r, name) }
 
 // TestRollingRestartUnderLoad: restart the three replicas one after the
 // other (SIGTERM, start, ready) while 20 piles publish 200 messages/s and a
@@ -717,15 +710,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			for p := range piles {
-				ts := start.Add(time.Duration(round) * 100 * time.Millisecond).UnixMilli()
-				var ps []string
-				for n := 1; n <= ports; n++ {
-					ps = append(ps, fmt.Sprintf(`{"n":%d,"state":"idle","v":230,"a":0,"w":0,"wh":%d,"temp_c":25}`, n, round))
-				}
-				toks = append(toks, pub.Publish(fmt.Sprintf("chargers/load/l%02d/telemetry", p), 1, false,
-					fmt.Sprintf(`{"v":1,"ts":%d,"seq":%d,"ambient_c":20,"smoke":false,"leak_ma":0,"ports":[%s]}`, ts, round+1, strings.Join(ps, ","))))
-			}
+			toks = append(toks, publishLoadRound(pub, start, round, piles, ports)...)
 			round++
 		}
 	}()

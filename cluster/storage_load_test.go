@@ -74,21 +74,8 @@ func pilesimLoad(t *testing.T, mqttURL string, piles, rate int, d time.Duration)
 	return ch
 }
 
-// cpuTime is the user+system CPU a process has used, from /proc/<pid>/stat.
-func cpuTime(t *testing.T, pid int) time.Duration {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(t, err)
-	// Fields after the command name, which is in parentheses and may hold
-	// spaces: state is field 3, utime 14, stime 15 (1-based).
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	require.NoError(t, err1)
-	require.NoError(t, err2)
-	const hz = 100 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK)
-	return time.Duration(ut+st) * time.Second / hz
-}
+// cpuTime is the user+system CPU a process has used.
+func cpuTime(t *testing.T, pid int) time.Duration { return testenv.ProcCPU(t, pid) }
 
 // scrapeLabeled reads one sample (name{labels}) from a replica's /metrics.
 func scrapeLabeled(t *testing.T, r *replica, series string) float64 {
