@@ -242,6 +242,7 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
+		SetCustomOpenConnectionFn(openBuffered).
 		// The live session needs no history: the engine wants what is
 		// happening now. The storage session must keep what we have not acked.
 		SetCleanSession(live).
