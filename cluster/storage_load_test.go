@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -80,21 +77,7 @@ func cpuTime(t *testing.T, pid int) time.Duration { return testenv.ProcCPU(t, pi
 // scrapeLabeled reads one sample (name{labels}) from a replica's /metrics.
 func scrapeLabeled(t *testing.T, r *replica, series string) float64 {
 	t.Helper()
-	cl := http.Client{Timeout: 2 * time.Second}
-	resp, err := cl.Get(r.base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			require.NoError(t, err, line)
-			return f
-		}
-	}
-	t.Fatalf("replica %s: no %s in /metrics", r.name, series)
-	return 0
+	return testenv.Metric(t, r.base+"/metrics", series)
 }
 
 // loadMessages counts the telemetry messages of the load's piles (sites
