@@ -27,6 +27,12 @@ func ValidID(s string) bool {
 	return true
 }
 
+// CanaryPrefix starts the topics where chargeguard's live session sends
+// itself a canary through the broker to measure its own lag
+// (CanaryPrefix + its client id). They are outside every topic root and
+// not part of the pile protocol: no pile publishes or reads them.
+const CanaryPrefix = "chargeguard/canary/"
+
 // Topic is a parsed topic: {root}/{site}/{pile}/{kind}.
 type Topic struct {
 	Root string

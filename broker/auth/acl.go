@@ -18,8 +18,11 @@ const DefaultService = "chargeguard"
 //	user chargeguard
 //	topic read  chargers/#
 //	topic write chargers/+/+/cmd
+//	topic readwrite chargeguard/canary/#
 //
-// Everything not granted is denied, for every account.
+// Everything not granted is denied, for every account. The canary topics
+// (telemetry.CanaryPrefix) are where chargeguard's live session measures its own lag
+// through the broker; only the service accounts may touch them.
 type ACL struct {
 	// Root is the first topic level; default telemetry.DefaultRoot.
 	Root string
@@ -58,6 +61,9 @@ func (a ACL) CanPublish(user, topic string) bool {
 	if strings.ContainsAny(topic, "+#") {
 		return false
 	}
+	if strings.HasPrefix(topic, telemetry.CanaryPrefix) {
+		return a.IsService(user)
+	}
 	root, site, pile, kind, ok := splitTopic(topic)
 	if !ok || root != a.root() {
 		return false
@@ -75,6 +81,9 @@ func (a ACL) CanPublish(user, topic string) bool {
 // match more than that. A service may read anything under Root, including
 // through a shared subscription ($share/{group}/{filter}).
 func (a ACL) CanRead(user, topic string) bool {
+	if a.IsService(user) && strings.HasPrefix(topic, telemetry.CanaryPrefix) {
+		return true
+	}
 	if a.IsService(user) {
 		if rest, ok := strings.CutPrefix(topic, "$share/"); ok {
 			_, filter, found := strings.Cut(rest, "/")

@@ -67,6 +67,11 @@ func TestACLRead(t *testing.T) {
 		{"chargeguard", "+/+/+/+", false},
 		{"chargeguard", "$SYS/#", false},
 		{"chargeguard", "other/#", false},
+		{"chargeguard", "chargeguard/canary/chargeguard-live", true},
+		{"chargeguard", "chargeguard/canary/#", true},
+		{"chargeguard", "chargeguard/other", false},
+		{p01, "chargeguard/canary/chargeguard-live", false},
+		{p01, "chargeguard/canary/#", false},
 		{"grafana", "chargers/#", false},
 		{"", "chargers/#", false},
 	} {
@@ -86,4 +91,7 @@ func TestACLRootAndServices(t *testing.T) {
 	assert.True(t, acl.IsService("guard-a"))
 	assert.False(t, acl.IsService("chargeguard"))
 	assert.True(t, ACL{}.IsService(DefaultService))
+	assert.True(t, acl.CanPublish("guard-a", "chargeguard/canary/guard-a-live"), "the canary is outside the root")
+	assert.False(t, acl.CanPublish("chargeguard", "chargeguard/canary/x"))
+	assert.False(t, acl.CanPublish("s/p", "chargeguard/canary/guard-a-live"))
 }

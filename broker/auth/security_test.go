@@ -118,6 +118,7 @@ func TestSecurity(t *testing.T) {
 			t.Run("pile cannot take over another client id", func(t *testing.T) { noTakeover(t, tg) })
 			t.Run("last will obeys the ACL", func(t *testing.T) { wills(t, tg) })
 			t.Run("a deleted pile is cut off", func(t *testing.T) { revoked(t, tg) })
+			t.Run("the service's canary is its own", func(t *testing.T) { canaryTopics(t, tg) })
 		})
 	}
 }
@@ -383,6 +384,27 @@ func commandsRouted(t *testing.T, tg target) {
 
 	assert.Empty(t, b.rec.containing("cmd-for-p01"), "p02 got p01's command")
 	assert.Empty(t, a.rec.containing("cmd-for-p02"), "p01 got p02's command")
+}
+
+// canaryTopics: chargeguard's live session sends itself a canary through
+// the broker to measure its lag (ingest.CanaryPrefix); the service gets it
+// back, and a pile can neither forge one nor read one.
+func canaryTopics(t *testing.T, tg target) {
+	const topic = "chargeguard/canary/chargeguard-live"
+	g := guardian(t, tg)
+	g.subscribe(t, "chargeguard/canary/#")
+	spy := pile(t, tg, p01, p01Pass)
+	spy.trySubscribe(t, "chargeguard/canary/#")
+	spy.trySubscribe(t, topic)
+	spy.publish(t, topic, 0, "forged-canary")
+	g.publish(t, topic, 0, "canary")
+	g.rec.waitFor(t, topic, "canary")
+	// The broker handled the forged one first and the spy's subscriptions
+	// before this command.
+	g.publish(t, p01Cmd, 1, "ctl")
+	spy.rec.waitFor(t, p01Cmd, "ctl")
+	assert.Empty(t, g.rec.containing("forged-canary"), "a pile forged a canary")
+	assert.Empty(t, spy.rec.containing("canary "), "a pile read the canary")
 }
 
 func noEavesdropping(t *testing.T, tg target) {
