@@ -269,6 +269,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Workers:      cfg.Ingest.Workers,
 		QueueSize:    cfg.Ingest.QueueSize,
 		MaxClockSkew: cfg.Ingest.MaxClockSkew,
+		LiveLagMark:  liveLagMark(cfg.Ingest.LiveLagMark),
 		Spool:        store,
 		Observer:     observer,
 		ShareGroup:   shareGroup,
@@ -347,9 +348,24 @@ func (a *App) newWriter(cfg config.Config, o Options, reg prometheus.Registerer)
 		Timeout:            cfg.Influx.Timeout,
 		DeadLetterPath:     filepath.Join(cfg.DataDir, "deadletter.lp"),
 		DeadLetterMaxBytes: cfg.Influx.DeadLetterMaxBytes,
-		Logger:             o.Logger,
-		Registerer:         reg,
+		// The cut comes first: while the engine's live session is behind,
+		// a request waits, up to a second at a time, and for 10 s after it
+		// was, requests go one at a time (a.ingest is set before anything
+		// runs).
+		Yield:      func(ctx context.Context) { a.ingest.YieldToLive(ctx, time.Second) },
+		OneAtATime: func() bool { return a.ingest.LivePressed() },
+		Logger:     o.Logger,
+		Registerer: reg,
 	}, a.spool)
+}
+
+// liveLagMark is ingest's LiveLagMark for the configured one: 0s turns
+// the canary off, which ingest spells negative.
+func liveLagMark(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // noSpool stands in for a spool that could not be opened: it refuses

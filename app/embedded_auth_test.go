@@ -31,7 +31,11 @@ func TestEmbeddedBrokerWithPasswordFile(t *testing.T) {
 	cfg.MQTT.PasswordFile = path
 	cfg.MQTT.Username = "chargeguard"
 	cfg.MQTT.Password = "service-password-123"
-	start(t, cfg, app.Options{}) // ready means both MQTT sessions logged in
+	r := start(t, cfg, app.Options{}) // ready means both MQTT sessions logged in
+	// The live session's canary comes back through the ACL: its lag is
+	// measured (the gauge stays 0 until one has).
+	require.Eventually(t, func() bool { return metric(t, r.reg, "chargeguard_ingest_live_lag_seconds") > 0 },
+		10*time.Second, 10*time.Millisecond, "no canary came back through the embedded broker")
 
 	url := "tcp://" + cfg.MQTT.Listen
 	bad := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("intruder").

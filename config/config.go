@@ -210,6 +210,12 @@ type Ingest struct {
 	// QueueSize bounds the messages between MQTT and the spool. It should be
 	// above the broker's in-flight window for this client.
 	QueueSize int `yaml:"queue_size"`
+	// LiveLagMark: while the safety engine's live session is further than
+	// this behind the broker (measured with a canary it sends itself),
+	// storage waits, so that a machine that cannot do both cuts first
+	// (docs/safety.md, "Overload"). 0s turns the canary off; storage then
+	// yields only to the live session's own backlog.
+	LiveLagMark time.Duration `yaml:"live_lag_mark"`
 }
 
 // Log sets the logger.
@@ -279,7 +285,7 @@ func Default() Config {
 			DeadLetterMaxBytes: 64 << 20,
 		},
 		Spool:   Spool{MaxBytes: 1 << 30},
-		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192},
+		Ingest:  Ingest{Workers: 2, MaxClockSkew: 5 * time.Minute, QueueSize: 8192, LiveLagMark: 20 * time.Millisecond},
 		Log:     Log{Level: "info", Format: "auto"},
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "127.0.0.1:9466", MaxConns: 256},
@@ -448,6 +454,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.QueueSize < 16 {
 		bad("ingest.queue_size", "must be at least 16")
+	}
+	if l := c.Ingest.LiveLagMark; l != 0 && (l < 5*time.Millisecond || l > 10*time.Second) {
+		bad("ingest.live_lag_mark", "must be 0s (off) or 5ms to 10s")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

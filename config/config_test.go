@@ -84,6 +84,8 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"ingest.workers", func(c *Config) { c.Ingest.Workers = 0 }},
 		{"ingest.max_clock_skew", func(c *Config) { c.Ingest.MaxClockSkew = 0 }},
 		{"ingest.queue_size", func(c *Config) { c.Ingest.QueueSize = 1 }},
+		{"ingest.live_lag_mark", func(c *Config) { c.Ingest.LiveLagMark = time.Millisecond }},
+		{"ingest.live_lag_mark", func(c *Config) { c.Ingest.LiveLagMark = time.Minute }},
 		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
 		{"data_dir", func(c *Config) { c.DataDir = "" }},

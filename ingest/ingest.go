@@ -75,6 +75,26 @@ type Options struct {
 	// ObserveCommands also hands the observer the commands seen on the
 	// cmd topics (cluster mode: a follower mirrors the leader's).
 	ObserveCommands bool
+	// LiveMark is the live session's backlog (messages read from the
+	// broker and not yet handed to the observer) above which storage
+	// yields: its workers take no new message until the backlog is back
+	// under half the mark, for at most StorageYieldMax per message. On a
+	// machine that cannot do both, the cut comes first and storage's
+	// backlog waits in the broker. Default 256 (25 ms at 10,000
+	// messages/s); negative: storage never yields.
+	LiveMark int
+	// StorageYieldMax bounds one yield, so that an observer that stops
+	// for good slows storage to a crawl but never stops it. Default 100ms.
+	StorageYieldMax time.Duration
+	// LiveLagMark is the live session's lag behind the broker (measured
+	// by a canary it sends itself, telemetry.CanaryPrefix) above which storage
+	// yields too, until the lag is under half of it: a live backlog in
+	// the broker's queue or a broker starved of CPU is invisible to
+	// LiveMark. Default 20ms; negative: no canary.
+	LiveLagMark time.Duration
+	// CanaryInterval is the pause between one canary's return and the
+	// next. Default 25ms.
+	CanaryInterval time.Duration
 
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
@@ -88,7 +108,15 @@ type Ingester struct {
 	rejLog  zerolog.Logger // sampled: a flood of bad input must not flood the log
 	m       *metrics
 	workers []chan inbound
+	live    []chan inbound // the live session's decoders, a pile always on the same
 	commit  chan pending
+
+	// liveBacklog counts the live session's messages read from the broker
+	// and not yet observed: what storage yields to (LiveMark).
+	liveBacklog atomic.Int64
+	canary      *canary         // nil without a live session or with LiveLagMark < 0
+	stop        <-chan struct{} // Run's ctx.Done(), for the live handler
+	lastBehind  atomic.Int64    // unix nanoseconds: when liveBehind last said so
 
 	storeConnected atomic.Bool
 	liveConnected  atomic.Bool
@@ -101,6 +129,7 @@ type inbound struct {
 	payload  []byte
 	ack      func()
 	received time.Time
+	retained bool
 }
 
 // pending is a spool record waiting for its group commit, with the ack to
@@ -150,19 +179,38 @@ func New(o Options) (*Ingester, error) {
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = 5 * time.Minute
 	}
+	if o.LiveMark == 0 {
+		o.LiveMark = 256
+	}
+	if o.StorageYieldMax <= 0 {
+		o.StorageYieldMax = 100 * time.Millisecond
+	}
+	if o.LiveLagMark == 0 {
+		o.LiveLagMark = 20 * time.Millisecond
+	}
+	if o.CanaryInterval <= 0 {
+		o.CanaryInterval = 25 * time.Millisecond
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	in := &Ingester{
 		o:      o,
 		log:    o.Logger.With().Str("component", "ingest").Logger(),
-		m:      newMetrics(o.Registerer),
 		commit: make(chan pending, o.QueueSize),
 	}
+	if o.Observer != nil && o.LiveLagMark > 0 {
+		in.canary = &canary{topic: telemetry.CanaryPrefix + o.ClientID + "-live", interval: o.CanaryInterval}
+	}
+	in.m = newMetrics(o.Registerer, func() float64 { return float64(in.liveBacklog.Load()) },
+		func() float64 { return in.canary.lag(time.Now()).Seconds() })
 	in.rejLog = in.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
 	per := max(o.QueueSize/o.Workers, 16)
 	for range o.Workers {
 		in.workers = append(in.workers, make(chan inbound, per))
+		if o.Observer != nil {
+			in.live = append(in.live, make(chan inbound, per))
+		}
 	}
 	return in, nil
 }
@@ -201,6 +249,15 @@ func (in *Ingester) Run(ctx context.Context) error {
 			in.runWorker(ctx, i, ch)
 		}()
 	}
+	in.stop = ctx.Done()
+	var liveWG sync.WaitGroup
+	for _, ch := range in.live {
+		liveWG.Add(1)
+		go func() {
+			defer liveWG.Done()
+			in.runLiveWorker(ctx, ch)
+		}()
+	}
 
 	store := paho.NewClient(in.clientOptions(in.o.ClientID, false, &in.storeConnected, in.onStoreMessage))
 	store.Connect() // with ConnectRetry it keeps trying in the background
@@ -208,11 +265,32 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if in.o.Observer != nil {
 		live = paho.NewClient(in.clientOptions(in.o.ClientID+"-live", true, &in.liveConnected, in.onLiveMessage))
 		live.Connect()
+		if in.canary != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in.canary.run(ctx, live, &in.liveConnected, 2*time.Second, in.log.With().Str("session", "live").Logger())
+			}()
+		}
 	}
 	<-ctx.Done()
-	// Stop the sources: no more handler calls once Disconnect returns.
+	// Stop the sources. The live channels are never closed: paho may still
+	// be in the handler when Disconnect returns, and the handler gives up
+	// on ctx instead. A live worker waits for the engine only while it
+	// takes messages; one whose engine has stopped for good (failed before
+	// ingest was stopped) is not waited for.
 	if live != nil {
 		live.Disconnect(250)
+	}
+	liveDone := make(chan struct{})
+	go func() {
+		liveWG.Wait()
+		close(liveDone)
+	}()
+	select {
+	case <-liveDone:
+	case <-time.After(2 * time.Second):
+		in.log.Warn().Msg("the safety engine takes no messages; stopping without its live workers")
 	}
 	store.Disconnect(250)
 	for _, ch := range in.workers {
@@ -247,7 +325,8 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 		// happening now. The storage session must keep what we have not acked.
 		SetCleanSession(live).
 		// Handlers run one at a time in paho's router goroutine, which keeps
-		// each pile's messages in order; they only enqueue.
+		// each pile's messages in order; they only enqueue, to the workers
+		// of the message's pile.
 		SetOrderMatters(true).
 		SetAutoAckDisabled(!live).
 		SetOnConnectHandler(func(c paho.Client) {
@@ -267,6 +346,11 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 				log.Error().Err(tok.Error()).Strs("filters", filters).Msg("subscribe failed; reconnecting")
 				c.Disconnect(0)
 				return
+			}
+			if live && in.canary != nil {
+				// Not waited on: a broker that refuses it leaves the lag
+				// unmeasured (the canary says so), never the session down.
+				c.Subscribe(in.canary.topic, 0, in.canary.onEcho)
 			}
 			connected.Store(true)
 			in.m.connected.WithLabelValues(session).Set(1)
@@ -328,25 +412,97 @@ func (in *Ingester) shard(topic string) int {
 	return int(h.Sum32() % uint32(len(in.workers)))
 }
 
-// onLiveMessage feeds the safety engine. It decodes on paho's router
-// goroutine, in arrival order, and never touches the disk.
+// onLiveMessage hands the message to its pile's live worker, which decodes
+// it for the engine. If the live workers are behind it blocks, and the
+// backlog waits in the broker, as the storage session's does.
 func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
-	m, err := telemetry.DecodeTopic(in.o.Root, msg.Topic(), msg.Payload(), in.o.Now())
+	// A retained status re-delivered on (re)subscribing is not news of
+	// the pile: the engine must not restart its offline clock for it.
+	ib := inbound{topic: msg.Topic(), payload: msg.Payload(), received: in.o.Now(), retained: msg.Retained()}
+	in.liveBacklog.Add(1)
+	select {
+	case in.live[in.shard(ib.topic)] <- ib:
+	case <-in.stop:
+		in.liveBacklog.Add(-1)
+	}
+}
+
+// runLiveWorker decodes the live session's messages of its piles, in
+// arrival order, and hands them to the observer, until ctx is done. It
+// never touches the disk.
+func (in *Ingester) runLiveWorker(ctx context.Context, ch <-chan inbound) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ib := <-ch:
+			in.observe(ib)
+			in.liveBacklog.Add(-1)
+		}
+	}
+}
+
+func (in *Ingester) observe(ib inbound) {
+	m, err := telemetry.DecodeTopic(in.o.Root, ib.topic, ib.payload, ib.received)
 	if err != nil && m.Invalid == nil {
 		return // counted and kept by the storage session
 	}
 	if m.Command != nil && !in.o.ObserveCommands {
 		return // our own commands echo back through root/#
 	}
-	// A retained status re-delivered on (re)subscribing is not news of
-	// the pile: the engine must not restart its offline clock for it.
-	m.Retained = msg.Retained()
+	m.Retained = ib.retained
 	in.o.Observer.Observe(m)
+}
+
+// YieldToLive holds its caller (storage: a worker before its next message,
+// the InfluxDB writer before its next request) while the live session is
+// behind: its backlog over LiveMark or its lag behind the broker over
+// LiveLagMark. It returns once both are under half their mark, after at
+// most maxWait, or when ctx is done. Both measures fall as the live
+// session catches up, whether or not more traffic arrives. While storage
+// holds, its queue fills, paho stops reading the storage socket and the
+// broker keeps the rest; on a machine shared with InfluxDB, the writer's
+// pause gives the broker and the engine InfluxDB's CPU.
+func (in *Ingester) YieldToLive(ctx context.Context, maxWait time.Duration) {
+	if !in.liveBehind(1) {
+		return
+	}
+	start := time.Now()
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for in.liveBehind(2) && time.Since(start) < maxWait {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	in.m.yielded.Add(time.Since(start).Seconds())
+}
+
+// LivePressed reports whether the live session is behind now or was within
+// the last 10 s: storage then keeps one InfluxDB request in flight at a
+// time (influx.Options.OneAtATime), since on a machine that could not do
+// both a moment ago, two requests at once would take it back there.
+func (in *Ingester) LivePressed() bool {
+	return in.liveBehind(1) || time.Since(time.Unix(0, in.lastBehind.Load())) < 10*time.Second
+}
+
+// liveBehind reports whether the live session's backlog or lag is over
+// its mark divided by div, and notes the time when it is.
+func (in *Ingester) liveBehind(div int) bool {
+	behind := in.o.LiveMark >= 0 && in.liveBacklog.Load() > int64(in.o.LiveMark/div) ||
+		in.o.LiveLagMark > 0 && in.canary.lag(time.Now()) > in.o.LiveLagMark/time.Duration(div)
+	if behind {
+		in.lastBehind.Store(time.Now().UnixNano())
+	}
+	return behind
 }
 
 func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {
 	buf := make([]byte, 0, 4096)
 	for ib := range ch {
+		in.YieldToLive(ctx, in.o.StorageYieldMax)
 		buf = in.encode(buf[:0], ib)
 		if len(buf) == 0 {
 			// Nothing to store (our own command echo): ack at once.

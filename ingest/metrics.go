@@ -17,9 +17,10 @@ type metrics struct {
 	blocked        prometheus.Gauge
 	connected      *prometheus.GaugeVec
 	connectionLost *prometheus.CounterVec
+	yielded        prometheus.Counter
 }
 
-func newMetrics(r prometheus.Registerer) *metrics {
+func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_ingest_received_total",
@@ -61,6 +62,10 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "chargeguard_ingest_mqtt_connection_lost_total",
 			Help: "MQTT connections lost, by session.",
 		}, []string{"session"}),
+		yielded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "chargeguard_ingest_storage_yield_seconds_total",
+			Help: "Time storage (its workers and the InfluxDB writer) waited for the live session to catch up: the cut comes first.",
+		}),
 	}
 	// Pre-create the series so dashboards and alert rules see zeros, not
 	// absent data.
@@ -76,7 +81,15 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	}
 	if r != nil {
 		r.MustRegister(m.received, m.messages, m.rejected, m.portSamples, m.skewed,
-			m.acked, m.queue, m.blocked, m.connected, m.connectionLost)
+			m.acked, m.queue, m.blocked, m.connected, m.connectionLost, m.yielded,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "chargeguard_ingest_live_backlog",
+				Help: "Messages the live session has read from the broker and not yet handed to the safety engine.",
+			}, liveBacklog),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "chargeguard_ingest_live_lag_seconds",
+				Help: "How far the live session is behind the broker: the round trip of its last canary, or the age of the one in flight (0 until one has come back).",
+			}, liveLag))
 	}
 	return m
 }

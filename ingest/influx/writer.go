@@ -82,8 +82,19 @@ type Options struct {
 	// not written, so the first ones, which show the cause, are kept.
 	// Writing resumes when the file is moved away or emptied.
 	DeadLetterMaxBytes int64
-	Logger             zerolog.Logger
-	Registerer         prometheus.Registerer
+	// Yield, when set, is called before each request and may wait: the
+	// ingester's YieldToLive, so that on a machine that cannot do both,
+	// storing waits while the safety engine's live session is behind.
+	Yield func(ctx context.Context)
+	// OneAtATime, when set and true, holds a request until none is in
+	// flight. InfluxDB serves a request on one core: on a machine it
+	// shares with the broker and the engine, Concurrency requests can take
+	// every core at once (docs/benchmarks.md, "Detection to command at
+	// 10,000 msgs/s"). The ingester's LivePressed.
+	OneAtATime func() bool
+
+	Logger     zerolog.Logger
+	Registerer prometheus.Registerer
 	// Now is the clock of the ingest lag metric; default time.Now.
 	Now func() time.Time
 }
@@ -291,6 +302,12 @@ func (w *Writer) Run(ctx context.Context) error {
 				cancel()
 				return
 			}
+			if w.o.Yield != nil {
+				w.o.Yield(ctx)
+			}
+			if !w.aloneInFlight(ctx, slots) {
+				return
+			}
 			select {
 			case slots <- struct{}{}:
 			case <-ctx.Done():
@@ -323,6 +340,24 @@ func (w *Writer) Run(ctx context.Context) error {
 		err = readErr
 	}
 	return err
+}
+
+// aloneInFlight waits, while OneAtATime says so, until no request holds a
+// slot. It returns false if ctx ended first.
+func (w *Writer) aloneInFlight(ctx context.Context, slots chan struct{}) bool {
+	if w.o.OneAtATime == nil {
+		return true
+	}
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for len(slots) > 0 && w.o.OneAtATime() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
 }
 
 // piece is a unit of bisection: a record's lines, or one line of it.

@@ -742,19 +742,25 @@ func TestConcurrencyOneIsSequential(t *testing.T) {
 		inflight.Add(-1)
 		return answer{status: http.StatusNoContent}
 	})
-	for _, c := range []int{1, 3} {
+	// OneAtATime: while the safety engine's live session is behind, three
+	// allowed requests go one at a time.
+	oneAtATime := func() bool { return true }
+	for _, c := range []int{1, 3, -3} {
 		most.Store(0)
 		sp := openSpool(t)
 		o := testOptions(f.srv.URL)
 		o.BatchRecords, o.Concurrency = 2, c
+		if c < 0 {
+			o.Concurrency, o.OneAtATime = -c, oneAtATime
+		}
 		w, err := New(o, sp)
 		require.NoError(t, err)
 		fill(t, sp, 0, 40, 1, time.Now())
 		stop := running(t, w)
 		require.Eventually(t, func() bool { return drained(sp) }, 10*time.Second, time.Millisecond)
 		require.NoError(t, stop())
-		if c == 1 {
-			require.Equal(t, int32(1), most.Load())
+		if c <= 1 {
+			require.Equal(t, int32(1), most.Load(), "concurrency %d", c)
 		} else {
 			require.Greater(t, most.Load(), int32(1), "concurrency %d: requests overlap", c)
 			require.LessOrEqual(t, most.Load(), int32(c))

@@ -1,0 +1,214 @@
+package ingest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/internal/testenv"
+	"github.com/chargeguard/chargeguard/telemetry"
+)
+
+// countingSpool keeps nothing and counts the records it was given.
+type countingSpool struct{ n atomic.Int64 }
+
+func (s *countingSpool) Append(recs [][]byte) error {
+	s.n.Add(int64(len(recs)))
+	return nil
+}
+
+// gatedObserver blocks every Observe until open is closed (an engine that
+// has stopped taking messages), then records each pile's seqs in order.
+type gatedObserver struct {
+	open chan struct{}
+	mu   sync.Mutex
+	seqs map[string][]uint32
+	n    atomic.Int64
+}
+
+func newGatedObserver() *gatedObserver {
+	return &gatedObserver{open: make(chan struct{}), seqs: map[string][]uint32{}}
+}
+
+func (o *gatedObserver) Observe(m telemetry.Message) {
+	<-o.open
+	if m.Telemetry == nil {
+		return
+	}
+	o.mu.Lock()
+	o.seqs[m.Topic.Pile] = append(o.seqs[m.Topic.Pile], m.Telemetry.Seq)
+	o.mu.Unlock()
+	o.n.Add(1)
+}
+
+// runIngester starts an Ingester on the broker and waits until both
+// sessions are subscribed.
+func runIngester(t *testing.T, o Options) *Ingester {
+	t.Helper()
+	in, err := New(o)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.Eventually(t, func() bool { return in.Ready() == nil }, 10*time.Second, 10*time.Millisecond)
+	return in
+}
+
+// publishTelemetry publishes n QoS 1 telemetry messages, the piles taking
+// turns and each pile's seq counting up from first.
+func publishTelemetry(t *testing.T, url string, piles, first, n int) {
+	t.Helper()
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("pub-%d", first)))
+	tok := c.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	defer c.Disconnect(100)
+	for i := range n {
+		seq := uint32(first + i/piles)
+		payload, err := telemetry.Encode(&telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: seq,
+			Ports: []telemetry.PortSample{{N: 1, State: telemetry.StateCharging, A: telemetry.F(2), TempC: telemetry.F(30)}}})
+		require.NoError(t, err)
+		tok := c.Publish(fmt.Sprintf("chargers/s1/p%d/telemetry", i%piles), 1, false, payload)
+		require.True(t, tok.WaitTimeout(10*time.Second))
+		require.NoError(t, tok.Error())
+	}
+}
+
+// Invariant: while the live session has more than LiveMark messages waiting
+// for the engine, storage takes no new message (up to StorageYieldMax): on
+// a machine that cannot do both, the cut comes first. Once the engine takes
+// messages again, both catch up and nothing is lost; each pile's messages
+// reach the engine in the order they were sent, though two live workers
+// decode.
+func TestStorageYieldsToTheLiveBacklog(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	obs := newGatedObserver()
+	sp := &countingSpool{}
+	in := runIngester(t, Options{BrokerURL: mosq.URL, ClientID: "yield", Spool: sp, Observer: obs,
+		Workers: 2, LiveMark: 10, StorageYieldMax: time.Minute})
+
+	require.False(t, in.LivePressed(), "nothing has been behind yet")
+	// The engine is stopped: the live backlog passes the mark, and storage
+	// may have taken some of these before it did.
+	publishTelemetry(t, mosq.URL, 5, 1, 20)
+	require.Eventually(t, func() bool { return in.liveBacklog.Load() == 20 }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		before := sp.n.Load()
+		time.Sleep(50 * time.Millisecond)
+		return sp.n.Load() == before
+	}, 10*time.Second, time.Millisecond, "storage did not settle")
+	settled := sp.n.Load()
+
+	// 100 more: the live session reads them all, storage none of them.
+	publishTelemetry(t, mosq.URL, 5, 5, 100)
+	require.Eventually(t, func() bool { return in.liveBacklog.Load() == 120 }, 10*time.Second, time.Millisecond)
+	require.Never(t, func() bool { return sp.n.Load() > settled }, time.Second, 10*time.Millisecond,
+		"storage took messages while the live session was %d behind", in.liveBacklog.Load())
+	require.True(t, in.LivePressed())
+
+	// The engine takes messages again: everything is observed and stored.
+	close(obs.open)
+	require.Eventually(t, func() bool { return obs.n.Load() == 120 && sp.n.Load() == 120 }, 10*time.Second, 10*time.Millisecond,
+		"observed %d, stored %d of 120", obs.n.Load(), sp.n.Load())
+	require.Zero(t, in.liveBacklog.Load())
+	require.True(t, in.LivePressed(), "for 10 s after it was behind")
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	require.Len(t, obs.seqs, 5)
+	for pile, seqs := range obs.seqs {
+		require.IsIncreasing(t, seqs, "pile %s: the engine got its messages out of order", pile)
+	}
+}
+
+// Invariant: an engine that stops for good slows storage but never stops
+// it: every reading is still stored, StorageYieldMax at a time.
+func TestStorageYieldIsBounded(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	obs := newGatedObserver()
+	sp := &countingSpool{}
+	runIngester(t, Options{BrokerURL: mosq.URL, ClientID: "bounded", Spool: sp, Observer: obs,
+		Workers: 2, LiveMark: 10, StorageYieldMax: 20 * time.Millisecond})
+	t.Cleanup(func() { close(obs.open) }) // before the ingester stops
+	publishTelemetry(t, mosq.URL, 5, 1, 100)
+	require.Eventually(t, func() bool { return sp.n.Load() == 100 }, 20*time.Second, 10*time.Millisecond,
+		"stored %d of 100 while the engine is stopped", sp.n.Load())
+	require.Zero(t, obs.n.Load())
+}
+
+// Invariant: a live session that is behind the broker (its canary not back)
+// holds storage too, though its own backlog is under every mark: here the
+// engine is stopped and the live workers' queues are full, so the broker's
+// queue for the live session grows where only the canary can see it.
+func TestStorageYieldsToTheLiveLag(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	obs := newGatedObserver()
+	sp := &countingSpool{}
+	in := runIngester(t, Options{BrokerURL: mosq.URL, ClientID: "lag", Spool: sp, Observer: obs,
+		Workers: 2, QueueSize: 32, LiveMark: -1, LiveLagMark: 50 * time.Millisecond, StorageYieldMax: time.Minute})
+	require.Eventually(t, in.canary.echoed.Load, 10*time.Second, time.Millisecond, "no canary came back")
+
+	publishTelemetry(t, mosq.URL, 5, 1, 200)
+	require.Eventually(t, func() bool { return in.canary.lag(time.Now()) > 100*time.Millisecond }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		before := sp.n.Load()
+		time.Sleep(50 * time.Millisecond)
+		return sp.n.Load() == before
+	}, 10*time.Second, time.Millisecond, "storage did not settle")
+	settled := sp.n.Load()
+	publishTelemetry(t, mosq.URL, 5, 41, 100)
+	require.Never(t, func() bool { return sp.n.Load() > settled }, time.Second, 10*time.Millisecond,
+		"storage took messages while the live session was %v behind", in.canary.lag(time.Now()))
+
+	close(obs.open)
+	require.Eventually(t, func() bool { return obs.n.Load() == 300 && sp.n.Load() == 300 }, 20*time.Second, 10*time.Millisecond,
+		"observed %d, stored %d of 300", obs.n.Load(), sp.n.Load())
+	require.Eventually(t, func() bool { return in.canary.lag(time.Now()) < 50*time.Millisecond }, 10*time.Second, time.Millisecond,
+		"the lag stays %v once the live session has caught up", in.canary.lag(time.Now()))
+}
+
+// The canary's lag: nothing before one has come back (a broker that drops
+// them must not hold storage), then the last round trip, or the age of the
+// one in flight when that is more.
+func TestCanaryLag(t *testing.T) {
+	var nilCanary *canary
+	require.Zero(t, nilCanary.lag(time.Now()))
+	c := &canary{topic: "chargeguard/canary/x"}
+	now := time.Now()
+	c.seq.Store(1)
+	c.sentAt.Store(now.Add(-time.Second).UnixNano())
+	require.Zero(t, c.lag(now), "never echoed")
+
+	c.onEcho(nil, fakeMessage(1))
+	require.True(t, c.echoed.Load())
+	require.Zero(t, c.seq.Load())
+	rtt := c.lag(time.Now())
+	require.GreaterOrEqual(t, rtt, time.Second)
+	require.Equal(t, rtt, c.lag(time.Now().Add(time.Hour)), "none in flight: the last round trip")
+
+	c.seq.Store(2)
+	c.sentAt.Store(time.Now().UnixNano())
+	c.onEcho(nil, fakeMessage(1)) // a late echo of an earlier one
+	require.Equal(t, uint64(2), c.seq.Load())
+	require.Equal(t, 3*time.Second, c.lag(time.Unix(0, c.sentAt.Load()).Add(3*time.Second)), "in flight for 3 s")
+}
+
+type fakeMessage uint64
+
+func (fakeMessage) Duplicate() bool   { return false }
+func (fakeMessage) Qos() byte         { return 0 }
+func (fakeMessage) Retained() bool    { return false }
+func (fakeMessage) Topic() string     { return "chargeguard/canary/x" }
+func (fakeMessage) MessageID() uint16 { return 0 }
+func (m fakeMessage) Payload() []byte { return binary.BigEndian.AppendUint64(nil, uint64(m)) }
+func (fakeMessage) Ack()              {}
