@@ -23,6 +23,9 @@ var Metrics = []string{
 	"chargeguard_ingest_mqtt_connected",             // {session="storage"|"live"}
 	"chargeguard_ingest_mqtt_connection_lost_total", // {session}
 	"chargeguard_ingest_lag_seconds",                // histogram
+	"chargeguard_ingest_live_backlog",               // live session: read, not yet with the engine
+	"chargeguard_ingest_live_lag_seconds",           // live session's canary round trip
+	"chargeguard_ingest_storage_yield_seconds_total",
 	// spool
 	"chargeguard_spool_records",
 	"chargeguard_spool_bytes",
