@@ -148,6 +148,25 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			require.True(b, tok.WaitTimeout(10*time.Second))
 			require.NoError(b, tok.Error())
 
+			// Where a slow cut waited: chargeguard's live backlog (read from
+			// the broker, not yet with the engine), sampled every 100 ms.
+			metricsURL := "http://" + httpAddr + "/metrics"
+			var maxBacklog atomic.Int64
+			pollDone := make(chan struct{})
+			go func() {
+				defer close(pollDone)
+				for ctx.Err() == nil {
+					if v, err := testenv.MetricErr(metricsURL, "chargeguard_ingest_live_backlog"); err == nil && int64(v) > maxBacklog.Load() {
+						maxBacklog.Store(int64(v))
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}()
+			defer func() {
+				cancel()
+				<-pollDone
+			}()
+
 			lat := make([]time.Duration, 0, b.N)
 			var stale, missed int
 			seen := map[string]bool{} // command ids already answered: a resend keeps its id
@@ -199,6 +218,9 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(missed), "missed_10s")
+			b.Logf("in chargeguard: detection to command %.1f ms on average; live backlog at most %d messages; storage yielded %.1f s",
+				1000*testenv.Metric(b, metricsURL, "chargeguard_detection_to_command_seconds_sum")/testenv.Metric(b, metricsURL, "chargeguard_detection_to_command_seconds_count"),
+				maxBacklog.Load(), testenv.Metric(b, metricsURL, "chargeguard_ingest_storage_yield_seconds_total"))
 			if missed > 0 {
 				b.Errorf("%d of %d probes got no close within 10 s (counted as 10 s above)", missed, b.N)
 			}
