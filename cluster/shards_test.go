@@ -2,9 +2,13 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
@@ -209,4 +213,85 @@ func gaugeOf(t *testing.T, reg *prometheus.Registry, name, site string) float64 
 		}
 	}
 	return -1
+}
+
+// readyzLine is one line of a replica's /readyz, with its status code.
+func readyzLine(r *replica, key string) (int, string) {
+	cl := http.Client{Timeout: time.Second}
+	resp, err := cl.Get(r.base + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m[key]
+}
+
+// The whole path with real processes: a pile of a site that no shard
+// lists publishes its retained birth on Mosquitto; the shard's leader
+// pages site_unguarded to Alertmanager, says so on /metrics and /readyz
+// (still ready). A second shard that lists the site (and one of the
+// first's, an overlap both report) clears the page. Killed with SIGKILL,
+// the second shard revokes nothing: its claims expire with their lease
+// (5 s), and the site is paged again.
+func TestUnguardedSitePagedAcrossShards(t *testing.T) {
+	testenv.Integration(t)
+	etcd := testenv.Etcd(t, 3)
+	mq := testenv.Mosquitto(t)
+	am := testenv.Alertmanager(t, "")
+	a := startReplicaSet(t, 2, mq.URL, etcd.Endpoints(), "http://127.0.0.1:1", "chargeguard/autogen", am.URL, shardConf{name: "a", sites: []string{"s1", "s2"}})
+	waitOneLeader(t, a, 15*time.Second)
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mq.URL).SetClientID("test-births"))
+	tok := pub.Connect()
+	require.True(t, tok.WaitTimeout(10*time.Second))
+	require.NoError(t, tok.Error())
+	t.Cleanup(func() { pub.Disconnect(100) })
+	birth := func(site, pile string) {
+		tok := pub.Publish("chargers/"+site+"/"+pile+"/status", 1, true, fmt.Sprintf(`{"v":1,"ts":%d,"online":true,"ports":2,"rated_a":5,"fw":"t","kind":"residential"}`, time.Now().UnixMilli()))
+		require.True(t, tok.WaitTimeout(5*time.Second))
+		require.NoError(t, tok.Error())
+	}
+	birth("s1", "p1")   // a's own site: never unguarded
+	birth("lost", "p1") // listed by no shard
+	t.Cleanup(func() {
+		// Retained births outlive the test's broker only on disk: clear them anyway.
+		pub.Publish("chargers/lost/p1/status", 1, true, "").WaitTimeout(time.Second)
+		pub.Publish("chargers/s1/p1/status", 1, true, "").WaitTimeout(time.Second)
+	})
+
+	require.Eventually(t, func() bool { return activeUnguarded(t, am)["lost"] == 1 }, 30*time.Second, 200*time.Millisecond, "site_unguarded for site lost")
+	require.Len(t, activeUnguarded(t, am), 1, "only the unlisted site is paged")
+	for _, r := range a {
+		require.Eventually(t, func() bool { return scrape(t, r, "chargeguard_shard_unguarded_sites") == 1 }, 10*time.Second, 100*time.Millisecond)
+		require.Equal(t, 1.0, scrapeLabeled(t, r, `chargeguard_shard_unguarded_site{site="lost"}`))
+		code, line := readyzLine(r, "shards")
+		require.Equal(t, http.StatusOK, code, "an unguarded site is reported, the replica stays ready")
+		require.Contains(t, line, "UNGUARDED")
+		require.Contains(t, line, "lost")
+	}
+
+	// Shard b lists the lost site, and s2 of shard a's.
+	b := startReplicaSet(t, 1, mq.URL, etcd.Endpoints(), "http://127.0.0.1:1", "chargeguard/autogen", am.URL, shardConf{name: "b", sites: []string{"lost", "s2"}})
+	require.Eventually(t, func() bool { return len(activeUnguarded(t, am)) == 0 }, 30*time.Second, 200*time.Millisecond, "the page is resolved once shard b claims the site")
+	for _, r := range append(a, b...) {
+		require.Eventually(t, func() bool { return scrape(t, r, "chargeguard_shard_overlapping_sites") == 1 }, 10*time.Second, 100*time.Millisecond)
+		code, line := readyzLine(r, "shards")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, line, "OVERLAP: site s2")
+	}
+	_, line := readyzLine(a[0], "shards")
+	require.Contains(t, line, "/chargeguard/b", "shard a names shard b")
+	_, line = readyzLine(b[0], "shards")
+	require.Contains(t, line, "/chargeguard/a", "shard b names shard a")
+
+	// Shard b dies without a word: its claims expire with their lease.
+	b[0].kill(t)
+	killed := time.Now()
+	require.Eventually(t, func() bool { return activeUnguarded(t, am)["lost"] == 1 }, 30*time.Second, 200*time.Millisecond, "paged again once the dead shard's claims expire")
+	require.Greater(t, time.Since(killed), 4*time.Second, "a SIGKILL revokes nothing: the claim lasts its 5 s lease")
+	for _, r := range a {
+		require.Eventually(t, func() bool { return scrape(t, r, "chargeguard_shard_overlapping_sites") == 0 }, 10*time.Second, 100*time.Millisecond)
+	}
 }
