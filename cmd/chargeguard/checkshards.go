@@ -70,11 +70,15 @@ func checkShards(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chargeguard check-shards: %d finding(s)\n", len(findings))
 		return 1
 	}
-	sites := 0
+	sites, all := 0, false
 	for _, sh := range shards {
 		sites += len(sh.Config.MQTT.Sites)
+		all = all || len(sh.Config.MQTT.Sites) == 0
 	}
 	msg := fmt.Sprintf("ok: %d shard(s), %d site(s), each in exactly one shard", len(shards), sites)
+	if all {
+		msg = "ok: one replica set of every site (no mqtt.sites), no other shard"
+	}
 	if district == nil {
 		msg += " (no --sites: sites in no shard not checked)"
 	}
