@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/chargeguard/chargeguard/alerting/notify"
 	"github.com/chargeguard/chargeguard/cluster"
@@ -172,6 +174,19 @@ func TestShardRegistryAllSitesOverlap(t *testing.T) {
 		ss, _ := some.c.Shards()
 		return equal(sa.Overlaps["s1"], "/cg-test/some") && equal(ss.Overlaps["s1"], "/cg-test/all")
 	}, 10*time.Second, 20*time.Millisecond)
+	// A claim deleted by hand is written again by its replica.
+	cli, err := clientv3.New(clientv3.Config{Endpoints: etcd.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	require.NoError(t, err)
+	defer cli.Close()
+	key := shardsPrefix + "sites/s1/cg-test/some/y0"
+	resp, err := cli.Delete(context.Background(), key)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, resp.Deleted, "the claim is at %s", key)
+	require.Eventually(t, func() bool {
+		r, err := cli.Get(context.Background(), key)
+		return err == nil && len(r.Kvs) == 1 && r.Kvs[0].Lease != 0
+	}, 10*time.Second, 20*time.Millisecond, "the deleted claim is written again, under its lease")
+
 	// A shard of every site pages for nothing: it guards every site.
 	all.c.SeenPile("s7", "p1", true)
 	some.c.SeenPile("s7", "p1", true)
