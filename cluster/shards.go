@@ -46,6 +46,10 @@ type shards struct {
 	pager  Pager
 	poke   chan struct{} // register again: one of our claims was deleted
 
+	// judging serialises judge: the watch and the ticker both call it,
+	// and a Fire of one call must not pass a later call's Resolve.
+	judging sync.Mutex
+
 	mu         sync.Mutex
 	claims     map[string]map[string]claim // site -> key -> claim
 	synced     bool                        // claims reflect etcd (a watch is running)
@@ -334,6 +338,8 @@ func (s *shards) othersLocked(site string) []string {
 // and the sites seen, logs what changed, sets the metrics, and has the
 // leader page for every unguarded site (and resolve what is claimed now).
 func (s *shards) judge() {
+	s.judging.Lock()
+	defer s.judging.Unlock()
 	now := s.c.o.Now()
 	role := s.c.Role()
 	s.mu.Lock()
