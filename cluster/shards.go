@@ -184,6 +184,10 @@ func (s *shards) register(ctx context.Context) {
 			return
 		}
 		s.c.log.Warn().Msg("shard registry: the lease of this replica's claims ended; claiming again")
+		// Not at once: a lease that ends as soon as it is granted must not
+		// spin.
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, s.c.o.TTL)
 	}
 }
 
