@@ -169,6 +169,19 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 	}
 	a.rec = newRecorder(store, o.Logger, reg)
 
+	// Alertmanager (or the log): the safety engine pages through it, and
+	// in cluster mode the shard registry too.
+	a.notify, err = notify.New(notify.Options{
+		URLs:           cfg.Alerting.Alertmanagers,
+		ResendInterval: cfg.Alerting.ResendInterval,
+		RunbookBaseURL: cfg.Alerting.RunbookURL,
+		Logger:         o.Logger,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alerting.alertmanagers: %w", err)
+	}
+
 	// Cluster mode: every MQTT client id carries the member name (each
 	// replica its own persistent storage session), storage joins a shared
 	// subscription, and the gate decides which replica's engine acts.
@@ -186,8 +199,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		a.restoreFromCluster(statePath)
 	}
 
-	// The safety path: its own MQTT session for commands, the engine, and
-	// Alertmanager (or the log).
+	// The safety path: its own MQTT session for commands and the engine.
 	pub := o.Publisher
 	if pub == nil {
 		a.act, err = actuator.New(actuator.Options{
@@ -206,16 +218,6 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 			return nil, err
 		}
 		pub = a.act
-	}
-	a.notify, err = notify.New(notify.Options{
-		URLs:           cfg.Alerting.Alertmanagers,
-		ResendInterval: cfg.Alerting.ResendInterval,
-		RunbookBaseURL: cfg.Alerting.RunbookURL,
-		Logger:         o.Logger,
-		Registerer:     reg,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("alerting.alertmanagers: %w", err)
 	}
 	var (
 		notifier alerting.Notifier = a.notify
@@ -274,6 +276,7 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		Observer:     observer,
 		ShareGroup:   shareGroup,
 		Sites:        cfg.MQTT.Sites,
+		OnPileStatus: a.pileStatusObserver(),
 		// Commands reach the observer only in cluster mode (see above).
 		ObserveCommands: a.cluster != nil,
 		Logger:          o.Logger,
@@ -444,6 +447,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		status["cluster"] = line
 		if !ok {
 			code = http.StatusServiceUnavailable
+		}
+		// Reported, never failed: an overlap or an unguarded site is a
+		// configuration to fix, often another shard's, and taking this
+		// replica out of service would help no one (docs/scale.md).
+		if line, ok := a.shardsReady(); ok {
+			status["shards"] = line
 		}
 	}
 	writeJSON(w, code, status)

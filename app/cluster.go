@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -80,6 +81,9 @@ func (a *App) newCluster(member string) error {
 		Member:       member,
 		AdvertiseURL: cc.AdvertiseURL,
 		Prefix:       cc.Prefix,
+		ShardsPrefix: cc.ShardsPrefix,
+		Sites:        a.cfg.MQTT.Sites,
+		Pager:        a.notify,
 		TTL:          cc.LeaseTTL,
 		DialTimeout:  cc.DialTimeout,
 		Username:     cc.Username,
@@ -193,4 +197,45 @@ func (a *App) clusterReady() (string, bool) {
 	default:
 		return "no leader confirmed within " + a.cluster.TTL().String() + " (etcd unreachable or quorum lost): every replica sends its closes; opens and resets refused", false
 	}
+}
+
+// pileStatusObserver is what ingest hands every pile's status to: in
+// cluster mode with mqtt.sites, the shard registry, which pages for a site
+// on the broker that no shard guards. Otherwise nil, and there is no
+// status session: a replica set of every site guards every site it could
+// see, and without cluster mode there is no registry.
+func (a *App) pileStatusObserver() func(site, pile string, online bool) {
+	if a.cluster == nil || len(a.cfg.MQTT.Sites) == 0 {
+		return nil
+	}
+	return a.cluster.SeenPile
+}
+
+// shardsReady is the shard registry's line in /readyz.
+func (a *App) shardsReady() (string, bool) {
+	st, ok := a.cluster.Shards()
+	if !ok {
+		return "", false
+	}
+	var b strings.Builder
+	switch {
+	case !st.Synced:
+		b.WriteString("every shard's claims not read from etcd yet (or etcd unreachable): overlaps and unguarded sites are not being checked")
+	case !st.Registered:
+		b.WriteString("this replica's claims of its sites are not in etcd (etcd unreachable?): other shards may page for its sites")
+	default:
+		b.WriteString("ok")
+	}
+	sites := make([]string, 0, len(st.Overlaps))
+	for site := range st.Overlaps {
+		sites = append(sites, site)
+	}
+	sort.Strings(sites)
+	for _, site := range sites {
+		fmt.Fprintf(&b, "; OVERLAP: site %s is also claimed by shard %s (two leaders send its commands: list it in one shard's mqtt.sites)", site, strings.Join(st.Overlaps[site], ", "))
+	}
+	if len(st.Unguarded) > 0 {
+		fmt.Fprintf(&b, "; UNGUARDED (on the broker, claimed by no shard, paged as %s): %s", cluster.AlertUnguarded, strings.Join(st.Unguarded, ", "))
+	}
+	return b.String(), true
 }

@@ -65,6 +65,23 @@ type Options struct {
 	Password    string
 	TLS         *tls.Config
 
+	// ShardsPrefix, when set, turns the shard registry on (docs/scale.md,
+	// "Sharding sites"): this replica claims Sites (AllSites when Sites is
+	// empty) under <ShardsPrefix>sites/, a key space every shard of a city
+	// shares, and watches every shard's claims for overlaps and, given
+	// SeenPile, for sites on the broker that no shard claims. It ends with
+	// a slash.
+	ShardsPrefix string
+	// Sites this replica set guards (mqtt.sites); empty: every site.
+	Sites []string
+	// ClaimTTL is the lease of this replica's claims (a dead shard's claims
+	// go after it) and how long a site seen on the broker may stay
+	// unclaimed before it is unguarded. Default 5 × TTL, whole seconds.
+	ClaimTTL time.Duration
+	// Pager gets the site_unguarded alerts while this replica leads (and
+	// their resolves); nil: none are posted.
+	Pager Pager
+
 	// OnLead is called each time this replica becomes the confirmed
 	// leader, from the cluster's goroutine: it must not block. The app
 	// resends every pending close and re-posts active alerts there.
@@ -93,6 +110,8 @@ type Cluster struct {
 
 	state chan []byte   // newest safety state to write, latest wins
 	poke  chan struct{} // confirm now: the campaign just won
+
+	shards *shards // the shard registry; nil when Options.ShardsPrefix is ""
 }
 
 // leaderInfo is the value of the leader key.
@@ -120,6 +139,12 @@ func New(o Options) (*Cluster, error) {
 	if o.TTL < time.Second || o.TTL%time.Second != 0 {
 		return nil, fmt.Errorf("cluster: lease TTL %v: want whole seconds", o.TTL)
 	}
+	if o.ClaimTTL <= 0 {
+		o.ClaimTTL = 5 * o.TTL
+	}
+	if o.ShardsPrefix != "" && (o.ClaimTTL < time.Second || o.ClaimTTL%time.Second != 0) {
+		return nil, fmt.Errorf("cluster: claim TTL %v: want whole seconds", o.ClaimTTL)
+	}
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = 2 * time.Second
 	}
@@ -140,14 +165,18 @@ func New(o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: etcd client: %w", err)
 	}
-	return &Cluster{
+	c := &Cluster{
 		o:     o,
 		log:   o.Logger.With().Str("component", "cluster").Str("member", o.Member).Logger(),
 		cli:   cli,
 		m:     newMetrics(o.Registerer),
 		state: make(chan []byte, 1),
 		poke:  make(chan struct{}, 1),
-	}, nil
+	}
+	if o.ShardsPrefix != "" {
+		c.shards = newShards(c)
+	}
+	return c, nil
 }
 
 func (c *Cluster) electionPrefix() string { return c.o.Prefix + "/leader" }
@@ -241,6 +270,10 @@ func (c *Cluster) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); c.campaign(ctx) }()
 	go func() { defer wg.Done(); c.confirm(ctx) }()
 	go func() { defer wg.Done(); c.writeState(ctx) }()
+	if c.shards != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.shards.run(ctx) }()
+	}
 	wg.Wait()
 	return nil
 }

@@ -133,10 +133,22 @@ func startReplicasInflux(t *testing.T, n int, mqttURL string, etcd []string, inf
 // alerts only logged).
 func startReplicasWith(t *testing.T, n int, mqttURL string, etcd []string, influxURL, bucket, amURL string) []*replica {
 	t.Helper()
+	return startReplicaSet(t, n, mqttURL, etcd, influxURL, bucket, amURL, shardConf{})
+}
+
+// shardConf makes a replica set one shard of sites: its mqtt.sites, its
+// own cluster.prefix, and a short lease (lease_ttl 1s: claims last 5 s).
+type shardConf struct {
+	name  string // "" for the one set of every site
+	sites []string
+}
+
+func startReplicaSet(t *testing.T, n int, mqttURL string, etcd []string, influxURL, bucket, amURL string, sh shardConf) []*replica {
+	t.Helper()
 	bin := chargeguardBinary(t)
 	var out []*replica
 	for i := range n {
-		r := &replica{name: fmt.Sprintf("r%d", i), dir: t.TempDir()}
+		r := &replica{name: fmt.Sprintf("%sr%d", sh.name, i), dir: t.TempDir()}
 		port := testenv.FreePort(t)
 		r.base = fmt.Sprintf("http://127.0.0.1:%d", port)
 		eps, _ := json.Marshal(etcd)
@@ -165,6 +177,10 @@ cluster:
   lease_ttl: 3s
 `, mqttURL, influxURL, bucket, filepath.Join(r.dir, "data"), port, operatorToken, eps, r.name, r.base)
 		r.bin, r.cfgPath = bin, filepath.Join(r.dir, "chargeguard.yaml")
+		if sh.name != "" {
+			conf = strings.Replace(conf, "  lease_ttl: 3s\n", "  lease_ttl: 1s\n  prefix: /chargeguard/"+sh.name+"\n  share_group: cg-"+sh.name+"\n", 1)
+			conf = strings.Replace(conf, "  client_id: cg\n", "  client_id: cg-"+sh.name+"\n  sites: ["+strings.Join(sh.sites, ", ")+"]\n", 1)
+		}
 		if amURL != "" {
 			conf += "alerting:\n  alertmanagers: [" + amURL + "]\n"
 		}

@@ -51,6 +51,12 @@ type Cluster struct {
 	AdvertiseURL string `yaml:"advertise_url"`
 	// Prefix of every etcd key chargeguard writes.
 	Prefix string `yaml:"prefix"`
+	// ShardsPrefix is the etcd key space that every shard of a city shares
+	// (the same value in every replica set's configuration): each replica
+	// claims its sites under <shards_prefix>sites/, so that a site claimed
+	// by two shards, or seen on the broker and claimed by none, is found
+	// (docs/scale.md, "Sharding sites").
+	ShardsPrefix string `yaml:"shards_prefix"`
 	// LeaseTTL is how long a leader stays leader without renewing its
 	// lease, and how long without a confirmed leader before every replica
 	// sends its closes itself. Whole seconds (etcd leases are).
@@ -290,10 +296,11 @@ func Default() Config {
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "127.0.0.1:9466", MaxConns: 256},
 		Cluster: Cluster{
-			Prefix:      "/chargeguard",
-			LeaseTTL:    3 * time.Second,
-			DialTimeout: 2 * time.Second,
-			ShareGroup:  "chargeguard",
+			Prefix:       "/chargeguard",
+			ShardsPrefix: "/chargeguard-shards/",
+			LeaseTTL:     3 * time.Second,
+			DialTimeout:  2 * time.Second,
+			ShareGroup:   "chargeguard",
 		},
 		Alerting: Alerting{
 			Rules:          alerting.DefaultRules(),
@@ -567,6 +574,14 @@ func (c *Cluster) validate() []error {
 	}
 	if !strings.HasPrefix(c.Prefix, "/") || len(c.Prefix) < 2 || strings.HasSuffix(c.Prefix, "/") {
 		bad("prefix", "want /name (no trailing slash)")
+	}
+	switch sp := c.ShardsPrefix; {
+	case !strings.HasPrefix(sp, "/") || !strings.HasSuffix(sp, "/") || len(sp) < 3:
+		bad("shards_prefix", "want /name/ (leading and trailing slash), the same in every shard's configuration")
+	case strings.HasPrefix(sp, c.Prefix+"/") || strings.HasPrefix(c.Prefix+"/", sp):
+		// One key space inside the other: a shard's election or state
+		// keys would be read as site claims, or the other way round.
+		bad("shards_prefix", "%s and cluster.prefix %s must not contain one another: the shards' common key space lies outside every shard's own", sp, c.Prefix)
 	}
 	if c.LeaseTTL < time.Second || c.LeaseTTL > time.Minute || c.LeaseTTL%time.Second != 0 {
 		bad("lease_ttl", "must be whole seconds from 1s to 60s (etcd leases are in seconds)")

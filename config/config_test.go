@@ -105,6 +105,20 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 			c.Cluster.Endpoints = []string{"http://etcd:2379"}
 			c.MQTT.Sites = []string{"north"}
 		}},
+		{"cluster.shards_prefix", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.ShardsPrefix = "shards" }},
+		{"cluster.shards_prefix", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.ShardsPrefix = "/shards"
+		}},
+		{"cluster.shards_prefix", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.ShardsPrefix = "/chargeguard/"
+		}},
+		{"cluster.shards_prefix", func(c *Config) {
+			c.Cluster.Endpoints = []string{"http://etcd:2379"}
+			c.Cluster.Prefix = "/cg/shard-1"
+			c.Cluster.ShardsPrefix = "/cg/"
+		}},
 		{"cluster.dial_timeout", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.DialTimeout = 0 }},
 		{"cluster.share_group", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.ShareGroup = "a+b" }},
 		{"cluster.username", func(c *Config) { c.Cluster.Endpoints = []string{"http://etcd:2379"}; c.Cluster.Username = "cg" }},

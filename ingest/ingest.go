@@ -72,6 +72,13 @@ type Options struct {
 	// (<root>/<site>/# each): one process or replica set guards one shard
 	// of the sites. Empty: every site (<root>/#).
 	Sites []string
+	// OnPileStatus, when set, gets every pile's status from a third, clean
+	// session subscribed to <root>/+/+/status of every site, whatever
+	// Sites says (births and deaths only: cheap): online is false for a
+	// death or a cleared retained status. A shard's shard registry finds
+	// with it the sites that no shard guards (cluster mode with
+	// mqtt.sites). It is called from paho's goroutine: it must not block.
+	OnPileStatus func(site, pile string, online bool)
 	// ObserveCommands also hands the observer the commands seen on the
 	// cmd topics (cluster mode: a follower mirrors the leader's).
 	ObserveCommands bool
@@ -118,9 +125,10 @@ type Ingester struct {
 	stop        <-chan struct{} // Run's ctx.Done(), for the live handler
 	lastBehind  atomic.Int64    // unix nanoseconds: when liveBehind last said so
 
-	storeConnected atomic.Bool
-	liveConnected  atomic.Bool
-	spoolBlocked   atomic.Bool
+	storeConnected  atomic.Bool
+	liveConnected   atomic.Bool
+	statusConnected atomic.Bool
+	spoolBlocked    atomic.Bool
 }
 
 // inbound is a message as it came off the wire.
@@ -259,11 +267,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}()
 	}
 
-	store := paho.NewClient(in.clientOptions(in.o.ClientID, false, &in.storeConnected, in.onStoreMessage))
+	store := paho.NewClient(in.clientOptions(in.o.ClientID, "storage", &in.storeConnected, in.onStoreMessage))
 	store.Connect() // with ConnectRetry it keeps trying in the background
-	var live paho.Client
+	var live, status paho.Client
 	if in.o.Observer != nil {
-		live = paho.NewClient(in.clientOptions(in.o.ClientID+"-live", true, &in.liveConnected, in.onLiveMessage))
+		live = paho.NewClient(in.clientOptions(in.o.ClientID+"-live", "live", &in.liveConnected, in.onLiveMessage))
 		live.Connect()
 		if in.canary != nil {
 			wg.Add(1)
@@ -273,12 +281,19 @@ func (in *Ingester) Run(ctx context.Context) error {
 			}()
 		}
 	}
+	if in.o.OnPileStatus != nil {
+		status = paho.NewClient(in.clientOptions(in.o.ClientID+"-status", "status", &in.statusConnected, in.onStatusMessage))
+		status.Connect()
+	}
 	<-ctx.Done()
 	// Stop the sources. The live channels are never closed: paho may still
 	// be in the handler when Disconnect returns, and the handler gives up
 	// on ctx instead. A live worker waits for the engine only while it
 	// takes messages; one whose engine has stopped for good (failed before
 	// ingest was stopped) is not waited for.
+	if status != nil {
+		status.Disconnect(250)
+	}
 	if live != nil {
 		live.Disconnect(250)
 	}
@@ -302,11 +317,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 	return nil
 }
 
-func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, h paho.MessageHandler) *paho.ClientOptions {
-	session := "storage"
-	if live {
-		session = "live"
-	}
+func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h paho.MessageHandler) *paho.ClientOptions {
+	// Only storage needs history (and manual acks): the live and status
+	// sessions want what is happening now.
+	live := session != "storage"
 	log := in.log.With().Str("session", session).Logger()
 	opts := paho.NewClientOptions().
 		AddBroker(in.o.BrokerURL).
@@ -335,6 +349,9 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 				group = in.o.ShareGroup
 			}
 			filters := subscriptionFilters(in.o.Root, group, in.o.Sites)
+			if session == "status" {
+				filters = []string{in.o.Root + "/+/+/status"}
+			}
 			subs := make(map[string]byte, len(filters))
 			for _, f := range filters {
 				subs[f] = 1
@@ -347,7 +364,7 @@ func (in *Ingester) clientOptions(id string, live bool, connected *atomic.Bool, 
 				c.Disconnect(0)
 				return
 			}
-			if live && in.canary != nil {
+			if session == "live" && in.canary != nil {
 				// Not waited on: a broker that refuses it leaves the lag
 				// unmeasured (the canary says so), never the session down.
 				c.Subscribe(in.canary.topic, 0, in.canary.onEcho)
@@ -497,6 +514,21 @@ func (in *Ingester) liveBehind(div int) bool {
 		in.lastBehind.Store(time.Now().UnixNano())
 	}
 	return behind
+}
+
+// onStatusMessage hands a pile's status to OnPileStatus: a birth (or a
+// status that does not decode: a pile is there all the same) is online, a
+// death or an empty retained message (the status cleared) is not.
+func (in *Ingester) onStatusMessage(_ paho.Client, msg paho.Message) {
+	t, err := telemetry.ParseTopic(in.o.Root, msg.Topic())
+	if err != nil || t.Kind != telemetry.KindStatus {
+		return
+	}
+	online := len(msg.Payload()) > 0
+	if m, err := telemetry.Decode(t, msg.Payload(), in.o.Now()); err == nil && m.Status != nil && !m.Status.Online {
+		online = false
+	}
+	in.o.OnPileStatus(t.Site, t.Pile, online)
 }
 
 func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {

@@ -56,7 +56,7 @@ func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *m
 		}),
 		connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "chargeguard_ingest_mqtt_connected",
-			Help: "1 when the MQTT session (storage or live) is connected and subscribed.",
+			Help: "1 when the MQTT session (storage, live, or status: the shard registry's, cluster mode with mqtt.sites) is connected and subscribed.",
 		}, []string{"session"}),
 		connectionLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chargeguard_ingest_mqtt_connection_lost_total",

@@ -202,6 +202,23 @@ func TestTemplateRendersWhereAndWhatToDo(t *testing.T) {
 	subject, body = render()
 	assert.Equal(t, "[FIRING:1] CRITICAL overheat at site changhe-3, pile p12, port 4", subject)
 	assert.NotContains(t, body, "RESOLVED")
+
+	// An alert about a whole site (site_unguarded, from the shard
+	// registry) has no pile: it reads as the site, not "pile  (whole pile)".
+	siteAlert := map[string]string{"alertname": "site_unguarded", "severity": "critical", "site": "changhe-9"}
+	data["alerts"] = []map[string]any{{
+		"status": "firing", "labels": siteAlert,
+		"annotations": map[string]string{"summary": "site changhe-9: guarded by no chargeguard shard"},
+		"startsAt":    "2025-07-01T12:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+	}}
+	data["commonLabels"] = siteAlert
+	b, err = json.Marshal(data)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dataPath, b, 0o644))
+	subject, body = render()
+	assert.Equal(t, "[FIRING:1] CRITICAL site_unguarded at site changhe-9", subject)
+	assert.Contains(t, body, "FIRING: site_unguarded (critical) at site changhe-9 (whole site)")
+	assert.NotContains(t, body, "pile")
 }
 
 // TestProductionConfigLoadsAndInhibits runs the real Alertmanager on the

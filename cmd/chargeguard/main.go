@@ -24,6 +24,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "check-shards" {
+		os.Exit(checkShards(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if err := run(os.Args[1:], os.Getenv, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -101,7 +104,7 @@ func load(args []string, getenv func(string) string, stderr io.Writer) (cfg conf
 		values[s.name] = fs.String(s.name, "", usageOf(s))
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: chargeguard [flags]\n\nFlags override CHARGEGUARD_* environment variables, which override the --config file.\n\n")
+		fmt.Fprintf(fs.Output(), "Usage: chargeguard [flags]\n       chargeguard check-shards [--sites FILE|LIST] SHARD.yaml... (see check-shards -h)\n\nFlags override CHARGEGUARD_* environment variables, which override the --config file.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

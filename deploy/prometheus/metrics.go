@@ -11,6 +11,10 @@ var Metrics = []string{
 	"chargeguard_cluster_no_leader",
 	"chargeguard_cluster_role_changes_total", // {role}
 	"chargeguard_cluster_held_back_total",    // {kind, role}
+	"chargeguard_shard_claims_registered",    // 1: this replica's site claims are in etcd
+	"chargeguard_shard_overlapping_sites",    // sites another shard claims too
+	"chargeguard_shard_unguarded_sites",      // sites on the broker no shard claims
+	"chargeguard_shard_unguarded_site",       // {site}
 	// ingest
 	"chargeguard_ingest_received_total",
 	"chargeguard_ingest_messages_total", // {kind}
