@@ -3,6 +3,7 @@ package compose
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -120,7 +121,8 @@ type composeFileT struct {
 		DependsOn   map[string]struct {
 			Condition string `yaml:"condition"`
 		} `yaml:"depends_on"`
-		User string `yaml:"user"`
+		User      string `yaml:"user"`
+		CPUShares int    `yaml:"cpu_shares"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -162,6 +164,12 @@ func TestComposeConfig(t *testing.T) {
 			}
 		}
 	}
+
+	// The cut comes first: InfluxDB yields the CPU to the broker and the
+	// guard (0 is Docker's default weight, 1024).
+	weight := func(n int) int { return cmp.Or(n, 1024) }
+	assert.Less(t, weight(cf.Services["influxdb"].CPUShares), weight(cf.Services["chargeguard"].CPUShares))
+	assert.Less(t, weight(cf.Services["influxdb"].CPUShares), weight(cf.Services["mosquitto"].CPUShares))
 
 	cg := cf.Services["chargeguard"]
 	require.NotNil(t, cg.Build, "chargeguard is built from the repository")
