@@ -409,6 +409,8 @@ func (c *Config) Validate() error {
 	}
 	if !telemetry.ValidID(c.MQTT.TopicRoot) {
 		bad("mqtt.topic_root", "must match [A-Za-z0-9_-]{1,64}")
+	} else if strings.HasPrefix(telemetry.CanaryPrefix, c.MQTT.TopicRoot+"/") {
+		bad("mqtt.topic_root", "%q is where chargeguard's live session sends its canaries (%s#); choose another", c.MQTT.TopicRoot, telemetry.CanaryPrefix)
 	}
 	seen := map[string]int{}
 	for i, site := range c.MQTT.Sites {

@@ -67,6 +67,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		{"mqtt.max_preauth_connections", func(c *Config) { c.MQTT.MaxPreAuthConnections = 0 }},
 		{"mqtt.client_id", func(c *Config) { c.MQTT.ClientID = "" }},
 		{"mqtt.topic_root", func(c *Config) { c.MQTT.TopicRoot = "a/b" }},
+		{"mqtt.topic_root", func(c *Config) { c.MQTT.TopicRoot = "chargeguard" }},
 		{"mqtt.sites[1]", func(c *Config) { c.MQTT.Sites = []string{"north", "a/b"} }},
 		{"mqtt.sites[2]", func(c *Config) { c.MQTT.Sites = []string{"north", "south", "north"} }},
 		{"mqtt.sites[0]", func(c *Config) { c.MQTT.Sites = []string{"+"} }},
