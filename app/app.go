@@ -272,11 +272,15 @@ func New(cfg config.Config, o Options) (a *App, err error) {
 		QueueSize:    cfg.Ingest.QueueSize,
 		MaxClockSkew: cfg.Ingest.MaxClockSkew,
 		LiveLagMark:  liveLagMark(cfg.Ingest.LiveLagMark),
-		Spool:        store,
-		Observer:     observer,
-		ShareGroup:   shareGroup,
-		Sites:        cfg.MQTT.Sites,
-		OnPileStatus: a.pileStatusObserver(),
+		// The embedded broker drops what a session's write queue cannot
+		// take, so its storage session must keep reading: only the
+		// InfluxDB writer yields there (the spool holds the backlog).
+		StorageYieldMax: workerYield(cfg.MQTT.URL == ""),
+		Spool:           store,
+		Observer:        observer,
+		ShareGroup:      shareGroup,
+		Sites:           cfg.MQTT.Sites,
+		OnPileStatus:    a.pileStatusObserver(),
 		// Commands reach the observer only in cluster mode (see above).
 		ObserveCommands: a.cluster != nil,
 		Logger:          o.Logger,
@@ -355,7 +359,7 @@ func (a *App) newWriter(cfg config.Config, o Options, reg prometheus.Registerer)
 		// a request waits, up to a second at a time, and for 10 s after it
 		// was, requests go one at a time (a.ingest is set before anything
 		// runs).
-		Yield:      func(ctx context.Context) { a.ingest.YieldToLive(ctx, time.Second) },
+		Yield:      func(ctx context.Context) { a.ingest.YieldToLive(ctx, time.Second, "writer") },
 		OneAtATime: func() bool { return a.ingest.LivePressed() },
 		Logger:     o.Logger,
 		Registerer: reg,
@@ -369,6 +373,16 @@ func liveLagMark(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// workerYield is ingest's StorageYieldMax: the default with an external
+// broker, which keeps storage's backlog in its persistent session; none
+// with the embedded one.
+func workerYield(embedded bool) time.Duration {
+	if embedded {
+		return -1
+	}
+	return 0
 }
 
 // noSpool stands in for a spool that could not be opened: it refuses

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,41 +15,60 @@ import (
 
 // canary measures how far behind the broker the live session is: it
 // publishes a small QoS 0 message to telemetry.CanaryPrefix + its client id
-// and reads it back, behind every message the broker has queued for it.
-// The topic is outside the pile topics, so neither storage nor the engine
-// sees it; the broker's ACL must let chargeguard's account publish and read
-// it (deploy/mosquitto/acl; the embedded broker allows it). It uses its
-// own traffic, so the measure does not depend on the piles': a canary that
-// has not come back counts from the moment it was sent.
+// and reads it back. A canary that has not come back counts from the moment
+// it was sent, even after a newer one was sent because it seemed lost: the
+// lag is the age of the oldest canary not yet answered (one is answered when
+// it or a later one comes back: QoS 0 on one connection keeps order).
 type canary struct {
-	topic string
-
-	seq      atomic.Uint64 // of the canary in flight; 0: none
-	sentAt   atomic.Int64  // unix nanoseconds
-	lastRTT  atomic.Int64  // nanoseconds, of the last one that came back
-	echoed   atomic.Bool   // one has come back since start: the broker carries them
-	next     uint64
+	topic    string
 	interval time.Duration
+
+	echoed atomic.Bool // one has come back since start: the broker carries them
+
+	mu       sync.Mutex
+	out      []int64 // send times (unix ns) of the canaries in flight, oldest first; out[i] is seq first+i
+	first    uint64
+	next     uint64
+	lastRTT  time.Duration
+	lastSent int64
 }
 
+// maxOut bounds the canaries remembered in flight (one more every lostAfter
+// while none comes back): past it the oldest is forgotten, and the lag,
+// already minutes by then, stops growing.
+const maxOut = 64
+
 // lag is the live session's delay behind the broker as far as the canary
-// knows: the age of the one in flight or the last one's round trip,
-// whichever is more. Zero until a canary has ever come back (a broker whose
-// ACL drops them must not look like a live session that is behind).
+// knows: the age of the oldest canary not yet answered, or the last round
+// trip, whichever is more. Zero until a canary has ever come back (a broker
+// whose ACL drops them must not look like a live session that is behind).
 func (c *canary) lag(now time.Time) time.Duration {
 	if c == nil || !c.echoed.Load() {
 		return 0
 	}
-	lag := time.Duration(c.lastRTT.Load())
-	if c.seq.Load() != 0 {
-		lag = max(lag, now.Sub(time.Unix(0, c.sentAt.Load())))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lag := c.lastRTT
+	if len(c.out) > 0 {
+		lag = max(lag, now.Sub(time.Unix(0, c.out[0])))
 	}
 	return lag
 }
 
-// run sends a canary every interval once the last one is back, or a new
-// one when the last has been out for lostAfter (a QoS 0 message the broker
-// dropped), while the session is connected.
+// reset forgets the canaries in flight: the connection they went out on is
+// gone, and they cannot come back. Called from the connection-lost handler.
+func (c *canary) reset() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.out, c.first = c.out[:0], c.next+1
+	c.mu.Unlock()
+}
+
+// run sends a canary every interval once the last one is back, or another
+// when the last has been out for lostAfter (the broker may have dropped a
+// QoS 0 message), while the session is connected.
 func (c *canary) run(ctx context.Context, cl paho.Client, connected *atomic.Bool, lostAfter time.Duration, log zerolog.Logger) {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
@@ -69,15 +89,23 @@ func (c *canary) run(ctx context.Context, cl paho.Client, connected *atomic.Bool
 			log.Warn().Str("topic", c.topic).Msg("no canary came back through the broker: the live session's lag is not measured " +
 				"and storage yields only to its own backlog; let chargeguard's account publish and read " + telemetry.CanaryPrefix + "# (deploy/mosquitto/acl)")
 		}
-		if c.seq.Load() != 0 && now.Sub(time.Unix(0, c.sentAt.Load())) < lostAfter {
+		c.mu.Lock()
+		if len(c.out) > 0 && now.UnixNano()-c.lastSent < int64(lostAfter) {
+			c.mu.Unlock()
 			continue
 		}
 		c.next++
+		if len(c.out) == 0 {
+			c.first = c.next
+		}
+		if len(c.out) == maxOut {
+			c.out, c.first = c.out[1:], c.first+1
+		}
+		c.out = append(c.out, now.UnixNano())
+		c.lastSent = now.UnixNano()
 		binary.BigEndian.PutUint64(payload[:], c.next)
-		// sentAt first: a canary that comes back at once finds its time.
-		c.sentAt.Store(now.UnixNano())
-		c.seq.Store(c.next)
-		cl.Publish(c.topic, 0, false, payload[:]) // QoS 0: nothing to wait for
+		c.mu.Unlock()
+		cl.Publish(c.topic, 0, false, payload[:])
 	}
 }
 
@@ -89,10 +117,16 @@ func (c *canary) onEcho(_ paho.Client, msg paho.Message) {
 		return
 	}
 	seq := binary.BigEndian.Uint64(p)
-	sent := c.sentAt.Load() // before the swap: the next canary may follow at once
-	if seq == 0 || !c.seq.CompareAndSwap(seq, 0) {
-		return // an older one, already given up
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.out) == 0 || seq < c.first || seq >= c.first+uint64(len(c.out)) {
+		return // already answered, or from a connection since lost
 	}
-	c.lastRTT.Store(time.Now().UnixNano() - sent)
+	i := int(seq - c.first)
+	c.lastRTT = time.Duration(now - c.out[i])
+	// It and every older one are answered (come back or dropped).
+	c.out = append(c.out[:0], c.out[i+1:]...)
+	c.first = seq + 1
 	c.echoed.Store(true)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,8 +92,11 @@ type Options struct {
 	// backlog waits in the broker. Default 256 (25 ms at 10,000
 	// messages/s); negative: storage never yields.
 	LiveMark int
-	// StorageYieldMax bounds one yield, so that an observer that stops
-	// for good slows storage to a crawl but never stops it. Default 100ms.
+	// StorageYieldMax bounds one yield of a worker, so that an observer
+	// that stops for good slows storage to a crawl but never stops it.
+	// Default 100ms; negative: the workers never yield (the embedded
+	// broker, which drops what a session's full write queue cannot take,
+	// cannot hold storage's backlog; the InfluxDB writer still yields).
 	StorageYieldMax time.Duration
 	// LiveLagMark is the live session's lag behind the broker (measured
 	// by a canary it sends itself, telemetry.CanaryPrefix) above which storage
@@ -190,7 +195,7 @@ func New(o Options) (*Ingester, error) {
 	if o.LiveMark == 0 {
 		o.LiveMark = 256
 	}
-	if o.StorageYieldMax <= 0 {
+	if o.StorageYieldMax == 0 {
 		o.StorageYieldMax = 100 * time.Millisecond
 	}
 	if o.LiveLagMark == 0 {
@@ -259,11 +264,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 	in.stop = ctx.Done()
 	var liveWG sync.WaitGroup
+	drain := make(chan struct{}) // closed once the live session is down
 	for _, ch := range in.live {
 		liveWG.Add(1)
 		go func() {
 			defer liveWG.Done()
-			in.runLiveWorker(ctx, ch)
+			in.runLiveWorker(ch, drain)
 		}()
 	}
 
@@ -297,6 +303,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	if live != nil {
 		live.Disconnect(250)
 	}
+	close(drain) // the engine still runs: hand it what was already read
 	liveDone := make(chan struct{})
 	go func() {
 		liveWG.Wait()
@@ -307,10 +314,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	case <-time.After(2 * time.Second):
 		in.log.Warn().Msg("the safety engine takes no messages; stopping without its live workers")
 	}
+	// The worker channels are never closed either (paho may still be in
+	// the handler); the workers stop on ctx, and the handler gives up on it.
 	store.Disconnect(250)
-	for _, ch := range in.workers {
-		close(ch)
-	}
 	wg.Wait()
 	close(in.commit)
 	<-commitDone
@@ -322,6 +328,7 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 	// sessions want what is happening now.
 	live := session != "storage"
 	log := in.log.With().Str("session", session).Logger()
+	var conn atomic.Pointer[bufferedConn] // the session's current connection
 	opts := paho.NewClientOptions().
 		AddBroker(in.o.BrokerURL).
 		SetClientID(id).
@@ -334,7 +341,14 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
-		SetCustomOpenConnectionFn(openBuffered).
+		SetCustomOpenConnectionFn(func(u *url.URL, o paho.ClientOptions) (net.Conn, error) {
+			bc, err := openBuffered(u, o)
+			if err != nil {
+				return nil, err
+			}
+			conn.Store(bc)
+			return bc, nil
+		}).
 		// The live session needs no history: the engine wants what is
 		// happening now. The storage session must keep what we have not acked.
 		SetCleanSession(live).
@@ -361,7 +375,11 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 			tok := c.SubscribeMultiple(subs, h)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				log.Error().Err(tok.Error()).Strs("filters", filters).Msg("subscribe failed; reconnecting")
-				c.Disconnect(0)
+				// Closing the socket, not Disconnect: after Disconnect paho
+				// never reconnects, and this session would stay down for good.
+				if bc := conn.Load(); bc != nil {
+					_ = bc.Close()
+				}
 				return
 			}
 			if session == "live" && in.canary != nil {
@@ -376,6 +394,9 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 		SetConnectionNotificationHandler(connectFailureLogger(log, in.o.BrokerURL)).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			connected.Store(false)
+			if session == "live" {
+				in.canary.reset()
+			}
 			in.m.connected.WithLabelValues(session).Set(0)
 			in.m.connectionLost.WithLabelValues(session).Inc()
 			log.Warn().Err(err).Msg("MQTT connection lost; reconnecting")
@@ -412,7 +433,10 @@ func (in *Ingester) onStoreMessage(_ paho.Client, msg paho.Message) {
 		ib.ack = msg.Ack
 	}
 	in.m.received.Inc()
-	in.workers[in.shard(ib.topic)] <- ib
+	select {
+	case in.workers[in.shard(ib.topic)] <- ib:
+	case <-in.stop: // stopping: not acked, the broker delivers it again
+	}
 }
 
 // shard picks the worker for a topic by its site/pile part, so one pile's
@@ -445,16 +469,24 @@ func (in *Ingester) onLiveMessage(_ paho.Client, msg paho.Message) {
 }
 
 // runLiveWorker decodes the live session's messages of its piles, in
-// arrival order, and hands them to the observer, until ctx is done. It
-// never touches the disk.
-func (in *Ingester) runLiveWorker(ctx context.Context, ch <-chan inbound) {
+// arrival order, and hands them to the observer; once drain is closed it
+// hands over what is left in ch and returns. It never touches the disk.
+func (in *Ingester) runLiveWorker(ch <-chan inbound, drain <-chan struct{}) {
 	for {
 		select {
-		case <-ctx.Done():
-			return
 		case ib := <-ch:
 			in.observe(ib)
 			in.liveBacklog.Add(-1)
+		case <-drain:
+			for {
+				select {
+				case ib := <-ch:
+					in.observe(ib)
+					in.liveBacklog.Add(-1)
+				default:
+					return
+				}
+			}
 		}
 	}
 }
@@ -480,7 +512,8 @@ func (in *Ingester) observe(ib inbound) {
 // holds, its queue fills, paho stops reading the storage socket and the
 // broker keeps the rest; on a machine shared with InfluxDB, the writer's
 // pause gives the broker and the engine InfluxDB's CPU.
-func (in *Ingester) YieldToLive(ctx context.Context, maxWait time.Duration) {
+// waiter names the caller in chargeguard_ingest_storage_yield_seconds_total.
+func (in *Ingester) YieldToLive(ctx context.Context, maxWait time.Duration, waiter string) {
 	if !in.liveBehind(1) {
 		return
 	}
@@ -494,7 +527,7 @@ func (in *Ingester) YieldToLive(ctx context.Context, maxWait time.Duration) {
 		case <-t.C:
 		}
 	}
-	in.m.yielded.Add(time.Since(start).Seconds())
+	in.m.yielded.WithLabelValues(waiter).Add(time.Since(start).Seconds())
 }
 
 // LivePressed reports whether the live session is behind now or was within
@@ -533,8 +566,16 @@ func (in *Ingester) onStatusMessage(_ paho.Client, msg paho.Message) {
 
 func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {
 	buf := make([]byte, 0, 4096)
-	for ib := range ch {
-		in.YieldToLive(ctx, in.o.StorageYieldMax)
+	for {
+		var ib inbound
+		select {
+		case <-ctx.Done():
+			return // what is left is not acked: the broker delivers it again
+		case ib = <-ch:
+		}
+		if in.o.StorageYieldMax > 0 {
+			in.YieldToLive(ctx, in.o.StorageYieldMax, "worker")
+		}
 		buf = in.encode(buf[:0], ib)
 		if len(buf) == 0 {
 			// Nothing to store (our own command echo): ack at once.
@@ -547,8 +588,7 @@ func (in *Ingester) runWorker(ctx context.Context, _ int, ch <-chan inbound) {
 		select {
 		case in.commit <- pending{rec: rec, ack: ib.ack}:
 		case <-ctx.Done():
-			// Shutting down: not durable, not acked; the broker redelivers.
-			// Keep draining so the paho handler never blocks on close.
+			return // not durable, not acked: the broker delivers it again
 		}
 	}
 }

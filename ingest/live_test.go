@@ -10,6 +10,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chargeguard/chargeguard/internal/testenv"
@@ -185,22 +186,21 @@ func TestCanaryLag(t *testing.T) {
 	require.Zero(t, nilCanary.lag(time.Now()))
 	c := &canary{topic: "chargeguard/canary/x"}
 	now := time.Now()
-	c.seq.Store(1)
-	c.sentAt.Store(now.Add(-time.Second).UnixNano())
+	c.out, c.first, c.next = []int64{now.Add(-time.Second).UnixNano()}, 1, 1
 	require.Zero(t, c.lag(now), "never echoed")
 
 	c.onEcho(nil, fakeMessage(1))
 	require.True(t, c.echoed.Load())
-	require.Zero(t, c.seq.Load())
+	require.Empty(t, c.out)
 	rtt := c.lag(time.Now())
 	require.GreaterOrEqual(t, rtt, time.Second)
 	require.Equal(t, rtt, c.lag(time.Now().Add(time.Hour)), "none in flight: the last round trip")
 
-	c.seq.Store(2)
-	c.sentAt.Store(time.Now().UnixNano())
+	sent := time.Now()
+	c.out, c.first, c.next = []int64{sent.UnixNano()}, 2, 2
 	c.onEcho(nil, fakeMessage(1)) // a late echo of an earlier one
-	require.Equal(t, uint64(2), c.seq.Load())
-	require.Equal(t, 3*time.Second, c.lag(time.Unix(0, c.sentAt.Load()).Add(3*time.Second)), "in flight for 3 s")
+	require.Len(t, c.out, 1)
+	require.Equal(t, 3*time.Second, c.lag(sent.Add(3*time.Second)), "in flight for 3 s")
 }
 
 type fakeMessage uint64
@@ -212,3 +212,82 @@ func (fakeMessage) Topic() string     { return "chargeguard/canary/x" }
 func (fakeMessage) MessageID() uint16 { return 0 }
 func (m fakeMessage) Payload() []byte { return binary.BigEndian.AppendUint64(nil, uint64(m)) }
 func (fakeMessage) Ack()              {}
+
+// echoMsg is a canary's echo.
+type echoMsg struct{ p []byte }
+
+func (echoMsg) Duplicate() bool   { return false }
+func (echoMsg) Qos() byte         { return 0 }
+func (echoMsg) Retained() bool    { return false }
+func (echoMsg) Topic() string     { return "chargeguard/canary/x" }
+func (echoMsg) MessageID() uint16 { return 0 }
+func (m echoMsg) Payload() []byte { return m.p }
+func (echoMsg) Ack()              {}
+
+// slowBroker hands every canary back after delay: a live session that far
+// behind.
+type slowBroker struct {
+	paho.Client
+	c     *canary
+	delay time.Duration
+}
+
+func (b *slowBroker) Publish(_ string, _ byte, _ bool, payload any) paho.Token {
+	p := append([]byte(nil), payload.([]byte)...)
+	time.AfterFunc(b.delay, func() { b.c.onEcho(nil, echoMsg{p}) })
+	return nil
+}
+
+// Invariant: a live session that is behind shows as far behind as it is,
+// though canaries are sent again while the first is still out (found in
+// review: the lag could never pass lostAfter, so a 5 s alert never fired).
+func TestCanaryLagShowsALongDelay(t *testing.T) {
+	c := &canary{topic: "x", interval: 5 * time.Millisecond}
+	c.echoed.Store(true) // it worked once, before the overload
+	var connected atomic.Bool
+	connected.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	go c.run(ctx, &slowBroker{c: c, delay: 2 * time.Second}, &connected, 200*time.Millisecond, zerolog.Nop())
+	var peak time.Duration
+	for ctx.Err() == nil {
+		peak = max(peak, c.lag(time.Now()))
+		time.Sleep(time.Millisecond)
+	}
+	require.GreaterOrEqual(t, peak, 1900*time.Millisecond, "every canary took 2 s")
+}
+
+// A lost connection forgets the canaries sent on it: they cannot come back,
+// and a live session that is down must not hold storage back (found in
+// review: the lag grew without end while the session was down).
+func TestCanaryResetOnConnectionLoss(t *testing.T) {
+	c := &canary{topic: "x"}
+	c.echoed.Store(true)
+	c.out, c.first, c.next = []int64{time.Now().Add(-30 * time.Second).UnixNano()}, 7, 7
+	require.Greater(t, c.lag(time.Now()), 29*time.Second)
+	c.reset()
+	require.Less(t, c.lag(time.Now()), time.Second)
+	c.onEcho(nil, fakeMessage(7)) // the old one, come back after all
+	require.Less(t, c.lag(time.Now()), time.Second)
+}
+
+// Invariant: what the live session has read (and acked) reaches the engine,
+// which outlives ingest on the way down, even when ingest stops (found in
+// review: the live workers returned at once and dropped it).
+func TestLiveWorkersDrainOnStop(t *testing.T) {
+	var seen atomic.Int64
+	in, err := New(Options{Spool: nopSpool{}, Workers: 1, Observer: ObserverFunc(func(telemetry.Message) { seen.Add(1) })})
+	require.NoError(t, err)
+	payload, err := telemetry.Encode(&telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: 1,
+		Ports: []telemetry.PortSample{{N: 1, State: telemetry.StateCharging, A: telemetry.F(2), TempC: telemetry.F(30)}}})
+	require.NoError(t, err)
+	for range 1000 {
+		in.liveBacklog.Add(1)
+		in.live[0] <- inbound{topic: "chargers/s1/p1/telemetry", payload: payload, received: time.Now()}
+	}
+	drain := make(chan struct{})
+	close(drain)
+	in.runLiveWorker(in.live[0], drain)
+	require.Equal(t, int64(1000), seen.Load())
+	require.Zero(t, in.liveBacklog.Load())
+}

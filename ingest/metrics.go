@@ -17,7 +17,7 @@ type metrics struct {
 	blocked        prometheus.Gauge
 	connected      *prometheus.GaugeVec
 	connectionLost *prometheus.CounterVec
-	yielded        prometheus.Counter
+	yielded        *prometheus.CounterVec
 }
 
 func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *metrics {
@@ -62,10 +62,10 @@ func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *m
 			Name: "chargeguard_ingest_mqtt_connection_lost_total",
 			Help: "MQTT connections lost, by session.",
 		}, []string{"session"}),
-		yielded: prometheus.NewCounter(prometheus.CounterOpts{
+		yielded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "chargeguard_ingest_storage_yield_seconds_total",
-			Help: "Time storage (its workers and the InfluxDB writer) waited for the live session to catch up: the cut comes first.",
-		}),
+			Help: "Time storage waited for the live session to catch up (the cut comes first), by waiter: worker (all storage workers together) or writer (the InfluxDB writer).",
+		}, []string{"waiter"}),
 	}
 	// Pre-create the series so dashboards and alert rules see zeros, not
 	// absent data.
@@ -74,6 +74,9 @@ func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *m
 	}
 	for _, k := range []telemetry.Kind{telemetry.KindStatus, telemetry.KindTelemetry, telemetry.KindEvent, telemetry.KindAck} {
 		m.messages.WithLabelValues(k.String())
+	}
+	for _, w := range []string{"worker", "writer"} {
+		m.yielded.WithLabelValues(w)
 	}
 	for _, s := range []string{"storage", "live"} {
 		m.connected.WithLabelValues(s)
