@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync/atomic"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"golang.org/x/net/proxy"
@@ -34,10 +35,25 @@ func openBuffered(uri *url.URL, o paho.ClientOptions) (*bufferedConn, error) {
 // bufferedConn is a net.Conn whose reads go through r.
 type bufferedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r       *bufio.Reader
+	dropped atomic.Pointer[error]
 }
 
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *bufferedConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if why := c.dropped.Load(); err != nil && why != nil {
+		err = *why
+	}
+	return n, err
+}
+
+// drop closes the connection so that paho takes it as lost and reconnects:
+// paho ignores a read error that says the connection was closed (it takes
+// it for its own Disconnect), so the reader gets why instead.
+func (c *bufferedConn) drop(why error) {
+	c.dropped.Store(&why)
+	_ = c.Conn.Close()
+}
 
 // openConnection is paho's own (netconn.go, v1.5.1, unexported) for the
 // schemes config.Validate accepts in mqtt.url: the same dialer, proxy

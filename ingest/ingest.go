@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,12 +374,18 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 			// Subscribing again on every connect covers a broker that lost
 			// the session (restarted without persistence).
 			tok := c.SubscribeMultiple(subs, h)
-			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-				log.Error().Err(tok.Error()).Strs("filters", filters).Msg("subscribe failed; reconnecting")
-				// Closing the socket, not Disconnect: after Disconnect paho
-				// never reconnects, and this session would stay down for good.
+			var err error
+			if !tok.WaitTimeout(10 * time.Second) {
+				err = errors.New("no answer within 10s")
+			} else if err = tok.Error(); err == nil {
+				err = refused(tok)
+			}
+			if err != nil {
+				log.Error().Err(err).Strs("filters", filters).Msg("subscribe failed; reconnecting")
+				// Dropping the connection, not Disconnect: after Disconnect
+				// paho never reconnects, and this session would stay down.
 				if bc := conn.Load(); bc != nil {
-					_ = bc.Close()
+					bc.drop(fmt.Errorf("subscribe failed: %w", err))
 				}
 				return
 			}
@@ -402,6 +409,29 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 			log.Warn().Err(err).Msg("MQTT connection lost; reconnecting")
 		})
 	return opts
+}
+
+// refused is the error for the filters a broker refused in its SUBACK
+// (0x80, or mochi's 0x87, when an ACL does not grant them): paho reports
+// those as a success, and a session that looked subscribed would receive
+// nothing. (Mosquitto 2.0.11 grants such a subscription and drops the
+// messages instead; only its log tells.)
+func refused(tok paho.Token) error {
+	st, ok := tok.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for f, rc := range st.Result() {
+		if rc >= 0x80 {
+			bad = append(bad, f)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("the broker refused %s (does its ACL let this account read them?)", strings.Join(bad, ", "))
 }
 
 // subscriptionFilters are a session's topic filters: <root>/# or, for a

@@ -53,6 +53,15 @@ func (o *gatedObserver) Observe(m telemetry.Message) {
 // sessions are subscribed.
 func runIngester(t *testing.T, o Options) *Ingester {
 	t.Helper()
+	in := runIngesterNoWait(t, o)
+	require.Eventually(t, func() bool { return in.Ready() == nil }, 10*time.Second, 10*time.Millisecond)
+	return in
+}
+
+// runIngesterNoWait starts an Ingester on the broker and stops it when the
+// test ends.
+func runIngesterNoWait(t *testing.T, o Options) *Ingester {
+	t.Helper()
 	in, err := New(o)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -62,7 +71,6 @@ func runIngester(t *testing.T, o Options) *Ingester {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	require.Eventually(t, func() bool { return in.Ready() == nil }, 10*time.Second, 10*time.Millisecond)
 	return in
 }
 
