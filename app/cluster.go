@@ -98,6 +98,14 @@ func (a *App) newCluster(member string) error {
 			n := a.gate.Refire(a.notify)
 			a.log.Info().Int("alerts", n).Msg("leading: pending closes resent, active alerts posted again")
 		},
+		// A replica that led (or ran alone) stops re-posting the alerts it
+		// posted then: the leader re-posts and resolves them, and a resend
+		// from here would open a resolved one again.
+		OnFollow: func() {
+			if n := a.notify.Abandon(); n > 0 {
+				a.log.Info().Int("alerts", n).Msg("following: alerts left to the leader")
+			}
+		},
 		Logger:     a.log,
 		Registerer: a.reg,
 	})

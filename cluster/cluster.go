@@ -86,6 +86,11 @@ type Options struct {
 	// leader, from the cluster's goroutine: it must not block. The app
 	// resends every pending close and re-posts active alerts there.
 	OnLead func()
+	// OnFollow is called each time this replica becomes a follower of
+	// another confirmed leader (from leading, or from running alone), from
+	// the cluster's goroutine: it must not block. The app drops the alerts
+	// its notifier was re-posting: the leader owns them now.
+	OnFollow func()
 
 	Logger     zerolog.Logger
 	Registerer prometheus.Registerer
@@ -399,6 +404,9 @@ func (c *Cluster) confirm(ctx context.Context) {
 				ev = c.log.Error().AnErr("last_error", err)
 			}
 			ev.Str("from", last.String()).Str("to", role.String()).Msg("cluster role changed")
+			if role == RoleFollower && c.o.OnFollow != nil {
+				c.o.OnFollow()
+			}
 			if role == RoleLeader && c.o.OnLead != nil {
 				c.o.OnLead()
 			}

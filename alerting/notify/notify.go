@@ -335,6 +335,20 @@ func (n *Notifier) Run(ctx context.Context) error {
 	return nil
 }
 
+// Abandon forgets every active alert without resolving it: another
+// chargeguard (a cluster's new leader) holds them now and keeps posting
+// them, and its resolves must not be undone by this one's resends. It
+// returns how many were forgotten. Updates already queued still go out
+// once; Alertmanager then keeps each alert until the endsAt they carry.
+func (n *Notifier) Abandon() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := len(n.active)
+	clear(n.active)
+	n.metrics.active.Set(0)
+	return k
+}
+
 // resendActive queues every active alert again for every Alertmanager.
 func (n *Notifier) resendActive() {
 	n.mu.Lock()

@@ -119,6 +119,29 @@ func TestResendKeepsTheAlertAlive(t *testing.T) {
 	}
 }
 
+// A replica that stops leading abandons its alerts: it posts them no more
+// (the new leader does, and resolves them when they end; a resend from
+// here would open them again) and posts no resolve either.
+func TestAbandonStopsTheResends(t *testing.T) {
+	am := newFakeAM(t)
+	const resend = 40 * time.Millisecond
+	n, err := New(Options{URLs: []string{am.url()}, ResendInterval: resend})
+	require.NoError(t, err)
+	run(t, n)
+
+	n.Fire(overheat("s1", "p1", 2))
+	require.Eventually(t, func() bool { return len(am.deliveredNamed("overheat")) >= 2 }, wait, tick)
+	require.Equal(t, 1, n.Abandon())
+	require.Empty(t, n.Active())
+	time.Sleep(2 * resend) // what was queued before goes out
+	posted := len(am.deliveredNamed("overheat"))
+	time.Sleep(5 * resend)
+	require.Equal(t, posted, len(am.deliveredNamed("overheat")), "an abandoned alert was posted again")
+	for _, a := range am.delivered() {
+		require.True(t, a.EndsAt.After(time.Now().Add(-time.Hour)), "no resolve was posted")
+	}
+}
+
 func TestResolvePostsEndsAtAndForgetsTheAlert(t *testing.T) {
 	am := newFakeAM(t)
 	now := t0
