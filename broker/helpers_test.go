@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/stretchr/testify/require"
+
+	"github.com/chargeguard/chargeguard/internal/testenv"
 )
 
 var logMu sync.Mutex
@@ -29,19 +30,6 @@ func logsOf(b *bytes.Buffer) []byte {
 // counterValue returns the value of the counter name{reason=reason}.
 func counterValue(t *testing.T, g prometheus.Gatherer, name, reason string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" && l.GetValue() == reason {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	v, _ := testenv.Gathered(t, g, name, "reason", reason)
+	return v
 }

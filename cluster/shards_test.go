@@ -213,19 +213,8 @@ func equal(got []string, want ...string) bool {
 // gaugeOf is the value of the gauge name{site=site}, -1 when there is none.
 func gaugeOf(t *testing.T, reg *prometheus.Registry, name, site string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "site" && l.GetValue() == site {
-					return m.GetGauge().GetValue()
-				}
-			}
-		}
+	if v, ok := testenv.Gathered(t, reg, name, "site", site); ok {
+		return v
 	}
 	return -1
 }

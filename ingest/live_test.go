@@ -25,6 +25,17 @@ func (s *countingSpool) Append(recs [][]byte) error {
 	return nil
 }
 
+// settled waits until no record has come for 50 ms and returns the count.
+func (s *countingSpool) settled(t *testing.T) int64 {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		before := s.n.Load()
+		time.Sleep(50 * time.Millisecond)
+		return s.n.Load() == before
+	}, 10*time.Second, time.Millisecond, "storage did not settle")
+	return s.n.Load()
+}
+
 // gatedObserver blocks every Observe until open is closed (an engine that
 // has stopped taking messages), then records each pile's seqs in order.
 type gatedObserver struct {
@@ -112,12 +123,7 @@ func TestStorageYieldsToTheLiveBacklog(t *testing.T) {
 	// may have taken some of these before it did.
 	publishTelemetry(t, mosq.URL, 5, 1, 20)
 	require.Eventually(t, func() bool { return in.liveBacklog.Load() == 20 }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
-		before := sp.n.Load()
-		time.Sleep(50 * time.Millisecond)
-		return sp.n.Load() == before
-	}, 10*time.Second, time.Millisecond, "storage did not settle")
-	settled := sp.n.Load()
+	settled := sp.settled(t)
 
 	// 100 more: the live session reads them all, storage none of them.
 	publishTelemetry(t, mosq.URL, 5, 5, 100)
@@ -169,12 +175,7 @@ func TestStorageYieldsToTheLiveLag(t *testing.T) {
 
 	publishTelemetry(t, mosq.URL, 5, 1, 200)
 	require.Eventually(t, func() bool { return in.canary.lag(time.Now()) > 100*time.Millisecond }, 10*time.Second, time.Millisecond)
-	require.Eventually(t, func() bool {
-		before := sp.n.Load()
-		time.Sleep(50 * time.Millisecond)
-		return sp.n.Load() == before
-	}, 10*time.Second, time.Millisecond, "storage did not settle")
-	settled := sp.n.Load()
+	settled := sp.settled(t)
 	publishTelemetry(t, mosq.URL, 5, 41, 100)
 	require.Never(t, func() bool { return sp.n.Load() > settled }, time.Second, 10*time.Millisecond,
 		"storage took messages while the live session was %v behind", in.canary.lag(time.Now()))

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Metric reads one sample, name{labels} exactly as the exposition writes
@@ -45,3 +47,29 @@ func MetricErr(url, series string) (float64, error) {
 type missingError struct{ series string }
 
 func (e *missingError) Error() string { return "no " + e.series + " in the page" }
+
+// Gathered is the value of the counter or gauge name{label=value} in g, and
+// whether there is such a series.
+func Gathered(tb testing.TB, g prometheus.Gatherer, name, label, value string) (float64, bool) {
+	tb.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		tb.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					if c := m.GetCounter(); c != nil {
+						return c.GetValue(), true
+					}
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
