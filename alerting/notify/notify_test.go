@@ -98,14 +98,22 @@ func TestFiringAgainUnchangedDoesNotPost(t *testing.T) {
 	require.Never(t, func() bool { return len(am.all()) > 2 }, 200*time.Millisecond, tick)
 }
 
-func TestResendKeepsTheAlertAlive(t *testing.T) {
+const resend = 40 * time.Millisecond
+
+// firingWithResend runs a notifier that re-posts every resend to a fake
+// Alertmanager, with one overheat alert firing.
+func firingWithResend(t *testing.T, resend time.Duration) (*fakeAM, *Notifier) {
+	t.Helper()
 	am := newFakeAM(t)
-	const resend = 40 * time.Millisecond
 	n, err := New(Options{URLs: []string{am.url()}, ResendInterval: resend})
 	require.NoError(t, err)
 	run(t, n)
-
 	n.Fire(overheat("s1", "p1", 2))
+	return am, n
+}
+
+func TestResendKeepsTheAlertAlive(t *testing.T) {
+	am, _ := firingWithResend(t, resend)
 	require.Eventually(t, func() bool { return len(am.deliveredNamed("overheat")) >= 4 }, wait, tick)
 	for _, p := range am.all() {
 		for _, a := range p.alerts {
@@ -123,13 +131,7 @@ func TestResendKeepsTheAlertAlive(t *testing.T) {
 // (the new leader does, and resolves them when they end; a resend from
 // here would open them again) and posts no resolve either.
 func TestAbandonStopsTheResends(t *testing.T) {
-	am := newFakeAM(t)
-	const resend = 40 * time.Millisecond
-	n, err := New(Options{URLs: []string{am.url()}, ResendInterval: resend})
-	require.NoError(t, err)
-	run(t, n)
-
-	n.Fire(overheat("s1", "p1", 2))
+	am, n := firingWithResend(t, resend)
 	require.Eventually(t, func() bool { return len(am.deliveredNamed("overheat")) >= 2 }, wait, tick)
 	require.Equal(t, 1, n.Abandon())
 	require.Empty(t, n.Active())
