@@ -76,9 +76,11 @@ func startChargeguardProcess(b testing.TB, brokerURL string, influx *testenv.Inf
 // web console open (25 on the fleet page, 25 on a site's grid) meanwhile;
 // it and changhe_paced, its baseline, space the probes 20 ms apart so that
 // the measurement spans several of the console's once-a-second reads.
+// With -v it logs the five slowest cuts, each split at the command's ts
+// (the engine's decision), and the cores each process used.
 //
 //	go test -run '^$' -bench DetectionToCommand -benchtime 500x ./app
-//	CHARGEGUARD_BENCH_INFLUX_NICE=10 go test -run '^$' -bench 'DetectionToCommand/100k' -benchtime 300x ./app
+//	CHARGEGUARD_BENCH_INFLUX_NICE=10 go test -v -run '^$' -bench 'DetectionToCommand/100k' -benchtime 300x ./app
 func BenchmarkDetectionToCommand(b *testing.B) {
 	for _, load := range []struct {
 		name  string
@@ -104,6 +106,12 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			// stack runs it (cpu_shares) on a machine that does both.
 			if n, _ := strconv.Atoi(os.Getenv("CHARGEGUARD_BENCH_INFLUX_NICE")); n > 0 {
 				go testenv.Renice(ctx, influx.PID(), n)
+			}
+			// CHARGEGUARD_BENCH_BROKER_NICE=-5: the broker, whose single
+			// thread every cut crosses twice, at a higher priority (as
+			// root), as the compose stack weighs it (cpu_shares).
+			if n, _ := strconv.Atoi(os.Getenv("CHARGEGUARD_BENCH_BROKER_NICE")); n != 0 {
+				go testenv.Renice(ctx, mosq.PID(), n)
 			}
 			// The background load is its own process (pilesim load), as
 			// a thousand piles are not the probe pile: in the benchmark's
@@ -172,15 +180,20 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			require.NoError(b, tok.Error())
 
 			// Where a slow cut waited: chargeguard's live backlog (read from
-			// the broker, not yet with the engine), sampled every 100 ms.
+			// the broker, not yet with the engine), and how long storage's
+			// backlog has waited in the broker (which the broker writes at
+			// each autosave), sampled every 100 ms.
 			metricsURL := "http://" + httpAddr + "/metrics"
-			var maxBacklog atomic.Int64
+			var maxBacklog, maxStorageLag atomic.Int64 // messages; ms
 			pollDone := make(chan struct{})
 			go func() {
 				defer close(pollDone)
 				for ctx.Err() == nil {
 					if v, err := testenv.MetricErr(metricsURL, "chargeguard_ingest_live_backlog"); err == nil && int64(v) > maxBacklog.Load() {
 						maxBacklog.Store(int64(v))
+					}
+					if v, err := testenv.MetricErr(metricsURL, "chargeguard_ingest_storage_lag_seconds"); err == nil && int64(v*1000) > maxStorageLag.Load() {
+						maxStorageLag.Store(int64(v * 1000))
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
@@ -191,8 +204,39 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			}()
 
 			lat := make([]time.Duration, 0, b.N)
+			// Where each cut's time went: to the engine's decision (the
+			// command's ts, in ms) and from there to the pile.
+			type split struct {
+				total    time.Duration
+				toEngine int64 // ms, from the publish to the command's ts
+				probe    int
+				at       time.Time
+			}
+			splits := make([]split, 0, b.N)
 			var stale, missed int
 			seen := map[string]bool{} // command ids already answered: a resend keeps its id
+			cpu0 := []time.Duration{testenv.ProcCPU(b, mosq.PID()), testenv.ProcCPU(b, cg.Process.Pid), testenv.ProcCPU(b, gen.Process.Pid), testenv.ProcCPU(b, influx.PID())}
+			began := time.Now()
+			// CHARGEGUARD_BENCH_CPUPROFILE=file: a 10 s CPU profile of
+			// chargeguard while the probes run (with CHARGEGUARD_CONFIG
+			// naming a file that sets http.pprof: chargeguard inherits it).
+			profiled := make(chan struct{})
+			if path := os.Getenv("CHARGEGUARD_BENCH_CPUPROFILE"); path != "" && b.N > 1 {
+				go func() {
+					defer close(profiled)
+					resp, err := (&http.Client{Timeout: 30 * time.Second}).Get("http://" + httpAddr + "/debug/pprof/profile?seconds=10")
+					if err != nil {
+						b.Logf("profile: %v", err)
+						return
+					}
+					defer resp.Body.Close()
+					body, _ := io.ReadAll(resp.Body)
+					b.Logf("profile: %s, %d bytes to %s", resp.Status, len(body), path)
+					_ = os.WriteFile(path, body, 0o644)
+				}()
+			} else {
+				close(profiled)
+			}
 			b.ResetTimer()
 			for i := range b.N {
 				tm := telemetry.Telemetry{TS: time.Now().UnixMilli(), Seq: 1, AmbientC: telemetry.F(30),
@@ -213,6 +257,7 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 						}
 						seen[r.cmd.ID] = true
 						lat = append(lat, r.at.Sub(start))
+						splits = append(splits, split{r.at.Sub(start), r.cmd.TS - start.UnixMilli(), i, start})
 						break wait
 					case <-timeout:
 						// Counted as a 10 s cut and reported; the run goes on,
@@ -232,18 +277,51 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			<-profiled
+			wall := time.Since(began)
+			cpu1 := []time.Duration{testenv.ProcCPU(b, mosq.PID()), testenv.ProcCPU(b, cg.Process.Pid), testenv.ProcCPU(b, gen.Process.Pid), testenv.ProcCPU(b, influx.PID())}
+			b.Logf("cores used: mosquitto %.2f, chargeguard %.2f, load %.2f, influxd %.2f over %v",
+				float64(cpu1[0]-cpu0[0])/float64(wall), float64(cpu1[1]-cpu0[1])/float64(wall), float64(cpu1[2]-cpu0[2])/float64(wall), float64(cpu1[3]-cpu0[3])/float64(wall), wall.Round(time.Millisecond))
 			slices.Sort(lat)
+			slices.SortFunc(splits, func(a, b split) int { return int(b.total - a.total) })
+			for _, s := range splits[:min(5, len(splits))] {
+				b.Logf("slow cut: probe %d at %s, %.1f ms: %d ms to the engine's decision, %.1f ms from it to the pile",
+					s.probe, s.at.Format("15:04:05.000"), float64(s.total.Microseconds())/1000, s.toEngine, float64(s.total.Microseconds())/1000-float64(s.toEngine))
+			}
 			q := func(p float64) float64 {
 				return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))].Microseconds()) / 1000
+			}
+			// The slowest of chargeguard's own detection-to-command times, to
+			// the histogram's bucket: what of a slow cut was chargeguard's.
+			slowest := "?"
+			if resp, err := httpClient.Get(metricsURL); err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				const bucket = "chargeguard_detection_to_command_seconds_bucket{le=\""
+				var les []string
+				var counts []float64
+				for _, l := range strings.Split(string(body), "\n") {
+					if rest, ok := strings.CutPrefix(l, bucket); ok {
+						le, count, _ := strings.Cut(rest, "\"} ")
+						n, _ := strconv.ParseFloat(count, 64)
+						les, counts = append(les, le), append(counts, n)
+					}
+				}
+				for i := range les {
+					if len(counts) > 0 && counts[i] == counts[len(counts)-1] {
+						slowest = les[i] + " s"
+						break
+					}
+				}
 			}
 			b.ReportMetric(q(0.50), "p50_ms")
 			b.ReportMetric(q(0.99), "p99_ms")
 			b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max_ms")
 			b.ReportMetric(0, "ns/op")
 			b.ReportMetric(float64(missed), "missed_10s")
-			b.Logf("in chargeguard: detection to command %.1f ms on average; live backlog at most %d messages; storage yielded: workers %.1f s, writer %.1f s",
+			b.Logf("in chargeguard: detection to command %.1f ms on average, the slowest under %s; live backlog at most %d messages; storage's backlog waited in the broker up to %.1f s; storage yielded: workers %.1f s, writer %.1f s",
 				1000*testenv.Metric(b, metricsURL, "chargeguard_detection_to_command_seconds_sum")/testenv.Metric(b, metricsURL, "chargeguard_detection_to_command_seconds_count"),
-				maxBacklog.Load(), testenv.Metric(b, metricsURL, `chargeguard_ingest_storage_yield_seconds_total{waiter="worker"}`),
+				slowest, maxBacklog.Load(), float64(maxStorageLag.Load())/1000, testenv.Metric(b, metricsURL, `chargeguard_ingest_storage_yield_seconds_total{waiter="worker"}`),
 				testenv.Metric(b, metricsURL, `chargeguard_ingest_storage_yield_seconds_total{waiter="writer"}`))
 			if missed > 0 {
 				b.Errorf("%d of %d probes got no close within 10 s (counted as 10 s above)", missed, b.N)
