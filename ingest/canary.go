@@ -13,15 +13,18 @@ import (
 	"github.com/chargeguard/chargeguard/telemetry"
 )
 
-// canary measures how far behind the broker the live session is: it
-// publishes a small QoS 0 message to telemetry.CanaryPrefix + its client id
-// and reads it back. A canary that has not come back counts from the moment
-// it was sent, even after a newer one was sent because it seemed lost: the
-// lag is the age of the oldest canary not yet answered (one is answered when
-// it or a later one comes back: QoS 0 on one connection keeps order).
+// canary measures how far behind the broker a session is: it publishes a
+// small message to telemetry.CanaryPrefix + its client id and reads it
+// back. A canary that has not come back counts from the moment it was
+// sent, even after a newer one was sent because it seemed lost: the lag is
+// the age of the oldest canary not yet answered (one is answered when it or
+// a later one comes back: one connection keeps order). The live session's
+// goes at QoS 0; the storage session's at QoS 1, so that it waits in the
+// session's persistent queue behind storage's backlog.
 type canary struct {
 	topic    string
 	interval time.Duration
+	qos      byte
 
 	echoed atomic.Bool // one has come back since start: the broker carries them
 
@@ -105,13 +108,16 @@ func (c *canary) run(ctx context.Context, cl paho.Client, connected *atomic.Bool
 		c.lastSent = now.UnixNano()
 		binary.BigEndian.PutUint64(payload[:], c.next)
 		c.mu.Unlock()
-		cl.Publish(c.topic, 0, false, payload[:])
+		cl.Publish(c.topic, c.qos, false, payload[:])
 	}
 }
 
 // onEcho is the canary subscription's handler (paho's router goroutine, in
-// order with the live session's messages).
+// order with the session's messages).
 func (c *canary) onEcho(_ paho.Client, msg paho.Message) {
+	if msg.Qos() > 0 {
+		msg.Ack() // the storage session acks by hand; an unacked echo would hold its inflight window
+	}
 	p := msg.Payload()
 	if len(p) != 8 {
 		return

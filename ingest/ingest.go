@@ -127,7 +127,11 @@ type Ingester struct {
 	// liveBacklog counts the live session's messages read from the broker
 	// and not yet observed: what storage yields to (LiveMark).
 	liveBacklog atomic.Int64
-	canary      *canary         // nil without a live session or with LiveLagMark < 0
+	canary      *canary // nil without a live session or with LiveLagMark < 0
+	// storeCanary times how long storage's messages wait in the broker
+	// (chargeguard_ingest_storage_lag_seconds); nil when the workers never
+	// yield, as nothing then leaves storage's backlog there.
+	storeCanary *canary
 	stop        <-chan struct{} // Run's ctx.Done(), for the live handler
 	lastBehind  atomic.Int64    // unix nanoseconds: when liveBehind last said so
 
@@ -216,8 +220,12 @@ func New(o Options) (*Ingester, error) {
 	if o.Observer != nil && o.LiveLagMark > 0 {
 		in.canary = &canary{topic: telemetry.CanaryPrefix + o.ClientID + "-live", interval: o.CanaryInterval}
 	}
+	if o.Observer != nil && o.StorageYieldMax > 0 && o.LiveLagMark > 0 {
+		in.storeCanary = &canary{topic: telemetry.CanaryPrefix + o.ClientID + "-storage", interval: 250 * time.Millisecond, qos: 1}
+	}
 	in.m = newMetrics(o.Registerer, func() float64 { return float64(in.liveBacklog.Load()) },
-		func() float64 { return in.canary.lag(time.Now()).Seconds() })
+		func() float64 { return in.canary.lag(time.Now()).Seconds() },
+		func() float64 { return in.storeCanary.lag(time.Now()).Seconds() })
 	in.rejLog = in.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: 10 * time.Second})
 	per := max(o.QueueSize/o.Workers, 16)
 	for range o.Workers {
@@ -276,6 +284,13 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 	store := paho.NewClient(in.clientOptions(in.o.ClientID, "storage", &in.storeConnected, in.onStoreMessage))
 	store.Connect() // with ConnectRetry it keeps trying in the background
+	if in.storeCanary != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.storeCanary.run(ctx, store, &in.storeConnected, 2*time.Second, in.log.With().Str("session", "storage").Logger())
+		}()
+	}
 	var live, status paho.Client
 	if in.o.Observer != nil {
 		live = paho.NewClient(in.clientOptions(in.o.ClientID+"-live", "live", &in.liveConnected, in.onLiveMessage))
@@ -389,10 +404,13 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 				}
 				return
 			}
+			// Not waited on: a broker that refuses a canary leaves that lag
+			// unmeasured (the canary says so), never the session down.
 			if session == "live" && in.canary != nil {
-				// Not waited on: a broker that refuses it leaves the lag
-				// unmeasured (the canary says so), never the session down.
 				c.Subscribe(in.canary.topic, 0, in.canary.onEcho)
+			}
+			if session == "storage" && in.storeCanary != nil {
+				c.Subscribe(in.storeCanary.topic, 1, in.storeCanary.onEcho)
 			}
 			connected.Store(true)
 			in.m.connected.WithLabelValues(session).Set(1)
@@ -401,8 +419,11 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 		SetConnectionNotificationHandler(connectFailureLogger(log, in.o.BrokerURL)).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			connected.Store(false)
-			if session == "live" {
+			switch session {
+			case "live":
 				in.canary.reset()
+			case "storage":
+				in.storeCanary.reset()
 			}
 			in.m.connected.WithLabelValues(session).Set(0)
 			in.m.connectionLost.WithLabelValues(session).Inc()

@@ -161,6 +161,33 @@ func TestStorageYieldIsBounded(t *testing.T) {
 	require.Zero(t, obs.n.Load())
 }
 
+// Invariant: while storage yields, what it has not taken waits in the
+// broker, and the storage session's canary (QoS 1, through the same
+// persistent queue) shows for how long: the broker's queue is not a store
+// (Mosquitto writes all of it at every autosave, stalling every client, and
+// drops past max_queued_messages), so operators must see it grow. Once
+// storage has taken the backlog, the lag falls back.
+func TestStorageLagShowsTheBacklogInTheBroker(t *testing.T) {
+	mosq := testenv.Mosquitto(t)
+	obs := newGatedObserver()
+	sp := &countingSpool{}
+	in := runIngester(t, Options{BrokerURL: mosq.URL, ClientID: "old", Spool: sp, Observer: obs,
+		Workers: 2, QueueSize: 32, LiveMark: 10, StorageYieldMax: time.Minute})
+	require.Eventually(t, in.storeCanary.echoed.Load, 10*time.Second, time.Millisecond, "no storage canary came back")
+	require.Less(t, in.storeCanary.lag(time.Now()), time.Second)
+
+	// The engine is stopped: the live backlog passes the mark, the workers
+	// wait, and the rest waits in the broker, the storage canaries too.
+	publishTelemetry(t, mosq.URL, 5, 1, 120)
+	require.Eventually(t, func() bool { return in.storeCanary.lag(time.Now()) > 2*time.Second }, 10*time.Second, 10*time.Millisecond)
+	require.Less(t, sp.n.Load(), int64(120))
+
+	close(obs.open)
+	require.Eventually(t, func() bool { return sp.n.Load() == 120 }, 20*time.Second, 10*time.Millisecond, "stored %d of 120", sp.n.Load())
+	require.Eventually(t, func() bool { return in.storeCanary.lag(time.Now()) < 500*time.Millisecond }, 10*time.Second, 10*time.Millisecond,
+		"the storage lag stays %v once storage has taken its backlog", in.storeCanary.lag(time.Now()))
+}
+
 // Invariant: a live session that is behind the broker (its canary not back)
 // holds storage too, though its own backlog is under every mark: here the
 // engine is stopped and the live workers' queues are full, so the broker's

@@ -20,7 +20,7 @@ type metrics struct {
 	yielded        *prometheus.CounterVec
 }
 
-func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *metrics {
+func newMetrics(r prometheus.Registerer, liveBacklog, liveLag, storageLag func() float64) *metrics {
 	m := &metrics{
 		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "chargeguard_ingest_received_total",
@@ -92,7 +92,11 @@ func newMetrics(r prometheus.Registerer, liveBacklog, liveLag func() float64) *m
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "chargeguard_ingest_live_lag_seconds",
 				Help: "How far the live session is behind the broker: the round trip of its last canary, or the age of the one in flight (0 until one has come back).",
-			}, liveLag))
+			}, liveLag),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "chargeguard_ingest_storage_lag_seconds",
+				Help: "How long storage's messages wait in the broker, by the storage session's canary (0 until one has come back, or when storage never yields); past ingest.storage_lag_max storage stops yielding.",
+			}, storageLag))
 	}
 	return m
 }

@@ -29,6 +29,7 @@ var Metrics = []string{
 	"chargeguard_ingest_lag_seconds",                // histogram
 	"chargeguard_ingest_live_backlog",               // live session: read, not yet with the engine
 	"chargeguard_ingest_live_lag_seconds",           // live session's canary round trip
+	"chargeguard_ingest_storage_lag_seconds",        // storage session's canary: its wait in the broker
 	"chargeguard_ingest_storage_yield_seconds_total",
 	// spool
 	"chargeguard_spool_records",
