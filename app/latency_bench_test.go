@@ -123,6 +123,13 @@ func BenchmarkDetectionToCommand(b *testing.B) {
 			var loadOut, loadErr bytes.Buffer
 			gen.Stdout, gen.Stderr = &loadOut, &loadErr
 			require.NoError(b, gen.Start())
+			// CHARGEGUARD_BENCH_LOAD_NICE=19: the thousand piles, which in
+			// the field run on their own hardware, at the lowest priority, so
+			// that on one box they take only the CPU the guard leaves (the
+			// achieved rate is logged: it must stay 10,000 msgs/s).
+			if n, _ := strconv.Atoi(os.Getenv("CHARGEGUARD_BENCH_LOAD_NICE")); n > 0 {
+				go testenv.Renice(ctx, gen.Process.Pid, n)
+			}
 			defer func() {
 				_ = gen.Process.Signal(syscall.SIGTERM)
 				if err := gen.Wait(); err != nil {
