@@ -25,8 +25,15 @@ type canary struct {
 	topic    string
 	interval time.Duration
 	qos      byte
+	// carried, when set, says the broker carries canaries at all (the
+	// storage canary asks the live one, which is back in milliseconds: its
+	// own may wait minutes behind a backlog a restart found).
+	carried func() bool
 
 	echoed atomic.Bool // one has come back since start: the broker carries them
+	// resend lets one more go out though one is in flight (QoS 1 sends
+	// one at a time): set on connection loss.
+	resend bool
 
 	mu       sync.Mutex
 	out      []int64 // send times (unix ns) of the canaries in flight, oldest first; out[i] is seq first+i
@@ -41,12 +48,29 @@ type canary struct {
 // already minutes by then, stops growing.
 const maxOut = 64
 
-// lag is the live session's delay behind the broker as far as the canary
+// newCanary returns a canary on topic. Its sequence starts at the clock's
+// nanoseconds, so that canaries a previous process left in a persistent
+// queue (numbered from its own, earlier start) never answer this one's.
+func newCanary(topic string, interval time.Duration, qos byte) *canary {
+	c := &canary{topic: topic, interval: interval, qos: qos}
+	c.next = uint64(time.Now().UnixNano())
+	c.first = c.next + 1
+	return c
+}
+
+// isCarried reports whether canaries are known to come back through the
+// broker.
+func (c *canary) isCarried() bool {
+	return c.echoed.Load() || c.carried != nil && c.carried()
+}
+
+// lag is the session's delay behind the broker as far as the canary
 // knows: the age of the oldest canary not yet answered, or the last round
-// trip, whichever is more. Zero until a canary has ever come back (a broker
-// whose ACL drops them must not look like a live session that is behind).
+// trip, whichever is more. Zero until canaries are known to come back (a
+// broker whose ACL drops them must not look like a session that is
+// behind).
 func (c *canary) lag(now time.Time) time.Duration {
-	if c == nil || !c.echoed.Load() {
+	if c == nil || !c.isCarried() {
 		return 0
 	}
 	c.mu.Lock()
@@ -58,20 +82,28 @@ func (c *canary) lag(now time.Time) time.Duration {
 	return lag
 }
 
-// reset forgets the canaries in flight: the connection they went out on is
-// gone, and they cannot come back. Called from the connection-lost handler.
+// reset is called from the connection-lost handler. QoS 0 canaries in
+// flight are forgotten: the connection they went out on is gone, and they
+// cannot come back. QoS 1 ones stay counted: a persistent session keeps
+// them in the broker, behind the backlog they measure; one more goes out
+// on the new connection, which answers them all if the broker lost them.
 func (c *canary) reset() {
 	if c == nil {
 		return
 	}
 	c.mu.Lock()
-	c.out, c.first = c.out[:0], c.next+1
+	if c.qos > 0 {
+		c.resend = true
+	} else {
+		c.out, c.first = c.out[:0], c.next+1
+	}
 	c.mu.Unlock()
 }
 
-// run sends a canary every interval once the last one is back, or another
-// when the last has been out for lostAfter (the broker may have dropped a
-// QoS 0 message), while the session is connected.
+// run sends a canary every interval once the last one is back, while the
+// session is connected; at QoS 0 also another when the last has been out
+// for lostAfter (the broker may have dropped it). A QoS 1 one is not lost
+// but waits, and its age is the lag, however long.
 func (c *canary) run(ctx context.Context, cl paho.Client, connected *atomic.Bool, lostAfter time.Duration, log zerolog.Logger) {
 	t := time.NewTicker(c.interval)
 	defer t.Stop()
@@ -87,16 +119,17 @@ func (c *canary) run(ctx context.Context, cl paho.Client, connected *atomic.Bool
 			continue
 		}
 		now := time.Now()
-		if !warned && !c.echoed.Load() && now.Sub(started) > 10*time.Second {
+		if !warned && !c.isCarried() && now.Sub(started) > 10*time.Second {
 			warned = true
-			log.Warn().Str("topic", c.topic).Msg("no canary came back through the broker: the live session's lag is not measured " +
-				"and storage yields only to its own backlog; let chargeguard's account publish and read " + telemetry.CanaryPrefix + "# (deploy/mosquitto/acl)")
+			log.Warn().Str("topic", c.topic).Msg("no canary came back through the broker: this session's lag is not measured " +
+				"(the live session's: storage yields only to its backlog); let chargeguard's account publish and read " + telemetry.CanaryPrefix + "# (deploy/mosquitto/acl)")
 		}
 		c.mu.Lock()
-		if len(c.out) > 0 && now.UnixNano()-c.lastSent < int64(lostAfter) {
+		if len(c.out) > 0 && !c.resend && (c.qos > 0 || now.UnixNano()-c.lastSent < int64(lostAfter)) {
 			c.mu.Unlock()
 			continue
 		}
+		c.resend = false
 		c.next++
 		if len(c.out) == 0 {
 			c.first = c.next

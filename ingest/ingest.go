@@ -130,7 +130,8 @@ type Ingester struct {
 	canary      *canary // nil without a live session or with LiveLagMark < 0
 	// storeCanary times how long storage's messages wait in the broker
 	// (chargeguard_ingest_storage_lag_seconds); nil when the workers never
-	// yield, as nothing then leaves storage's backlog there.
+	// yield (the embedded broker), as nothing then leaves storage's backlog
+	// there.
 	storeCanary *canary
 	stop        <-chan struct{} // Run's ctx.Done(), for the live handler
 	lastBehind  atomic.Int64    // unix nanoseconds: when liveBehind last said so
@@ -218,10 +219,13 @@ func New(o Options) (*Ingester, error) {
 		commit: make(chan pending, o.QueueSize),
 	}
 	if o.Observer != nil && o.LiveLagMark > 0 {
-		in.canary = &canary{topic: telemetry.CanaryPrefix + o.ClientID + "-live", interval: o.CanaryInterval}
+		in.canary = newCanary(telemetry.CanaryPrefix+o.ClientID+"-live", o.CanaryInterval, 0)
 	}
-	if o.Observer != nil && o.StorageYieldMax > 0 && o.LiveLagMark > 0 {
-		in.storeCanary = &canary{topic: telemetry.CanaryPrefix + o.ClientID + "-storage", interval: 250 * time.Millisecond, qos: 1}
+	if o.Observer != nil && o.StorageYieldMax > 0 {
+		in.storeCanary = newCanary(telemetry.CanaryPrefix+o.ClientID+"-storage", 250*time.Millisecond, 1)
+		if in.canary != nil {
+			in.storeCanary.carried = in.canary.echoed.Load
+		}
 	}
 	in.m = newMetrics(o.Registerer, func() float64 { return float64(in.liveBacklog.Load()) },
 		func() float64 { return in.canary.lag(time.Now()).Seconds() },
@@ -283,6 +287,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 
 	store := paho.NewClient(in.clientOptions(in.o.ClientID, "storage", &in.storeConnected, in.onStoreMessage))
+	if in.storeCanary != nil {
+		// Routed before connecting: canaries a previous process left in
+		// the persistent queue may come before the subscription is
+		// renewed, and an echo no route takes is never acked.
+		store.AddRoute(in.storeCanary.topic, in.storeCanary.onEcho)
+	}
 	store.Connect() // with ConnectRetry it keeps trying in the background
 	if in.storeCanary != nil {
 		wg.Add(1)

@@ -166,9 +166,12 @@ func TestStorageYieldIsBounded(t *testing.T) {
 // persistent queue) shows for how long: the broker's queue is not a store
 // (Mosquitto writes all of it at every autosave, stalling every client, and
 // drops past max_queued_messages), so operators must see it grow. Once
-// storage has taken the backlog, the lag falls back.
+// storage has taken the backlog, the lag falls back. (At QoS 0 the canary
+// passes the queue, and this fails.)
 func TestStorageLagShowsTheBacklogInTheBroker(t *testing.T) {
-	mosq := testenv.Mosquitto(t)
+	// A small inflight window, so that what chargeguard has not taken
+	// waits in the broker's queue, not in the socket.
+	mosq := testenv.MosquittoWith(t, "max_inflight_messages 5")
 	obs := newGatedObserver()
 	sp := &countingSpool{}
 	in := runIngester(t, Options{BrokerURL: mosq.URL, ClientID: "old", Spool: sp, Observer: obs,
@@ -305,6 +308,37 @@ func TestCanaryResetOnConnectionLoss(t *testing.T) {
 	require.Less(t, c.lag(time.Now()), time.Second)
 	c.onEcho(nil, fakeMessage(7)) // the old one, come back after all
 	require.Less(t, c.lag(time.Now()), time.Second)
+}
+
+// The storage session's QoS 1 canaries wait in its persistent queue: a
+// lost connection does not forget them (the broker keeps them, behind the
+// backlog they time), it lets one more go out; and the canaries a previous
+// process left there never answer this one's.
+func TestStorageCanaryAcrossReconnectsAndRestarts(t *testing.T) {
+	before := newCanary("x", time.Millisecond, 1)
+	before.echoed.Store(true)
+	oldSeq := before.next + 1 // the first the previous process sent
+
+	c := newCanary("x", time.Millisecond, 1)
+	c.echoed.Store(true)
+	c.next++
+	c.first = c.next
+	c.out = []int64{time.Now().Add(-30 * time.Second).UnixNano()}
+	c.onEcho(nil, fakeMessage(oldSeq))
+	require.Len(t, c.out, 1, "a canary of the previous process answered this one's")
+	require.Greater(t, c.lag(time.Now()), 29*time.Second)
+
+	c.reset()
+	require.Greater(t, c.lag(time.Now()), 29*time.Second, "a reconnect forgot a canary the broker still holds")
+	require.True(t, c.resend)
+
+	// Not echoed yet this process, but the live canary is back: the
+	// broker carries canaries, and this one is just late.
+	late := newCanary("x", time.Millisecond, 1)
+	late.out, late.first = []int64{time.Now().Add(-time.Minute).UnixNano()}, late.next+1
+	require.Zero(t, late.lag(time.Now()))
+	late.carried = func() bool { return true }
+	require.Greater(t, late.lag(time.Now()), 59*time.Second)
 }
 
 // Invariant: what the live session has read (and acked) reaches the engine,

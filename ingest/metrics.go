@@ -95,7 +95,7 @@ func newMetrics(r prometheus.Registerer, liveBacklog, liveLag, storageLag func()
 			}, liveLag),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "chargeguard_ingest_storage_lag_seconds",
-				Help: "How long storage's messages wait in the broker, by the storage session's canary (0 until one has come back, or when storage never yields); past ingest.storage_lag_max storage stops yielding.",
+				Help: "How long storage's messages wait in the broker while storage yields to the live session: the age of the storage session's oldest QoS 1 canary not yet back through its persistent queue, or its last round trip (0 until canaries are known to come back, and with the embedded broker, where storage never yields).",
 			}, storageLag))
 	}
 	return m
