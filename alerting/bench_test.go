@@ -1,6 +1,7 @@
 package alerting
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"testing"
@@ -172,4 +173,35 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.Fatalf("snapshot holds %d piles, want 10", len(s.Piles))
 		}
 	}
+}
+
+// BenchmarkSnapshotManyLatched is BenchmarkSnapshot with 4,000 of the
+// 10,000 piles holding a latched port (a mass trip), and the encoding the
+// service does after it.
+func BenchmarkSnapshotManyLatched(b *testing.B) {
+	e := newTestEngine(b)
+	f := newFleet(10000, 10)
+	now := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+	f.births(e, now)
+	f.round(e, now)
+	for i := 0; i < 4000; i++ {
+		m := f.msgs[i*2]
+		*m.Telemetry.Ports[0].TempC = 90
+		m.Telemetry.Seq++
+		e.Observe(now, m)
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = e.Snapshot()
+		}
+	})
+	b.Run("snapshot+json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(e.Snapshot()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

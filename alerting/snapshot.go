@@ -93,7 +93,9 @@ func maskNames(m alertMask) []AlertName {
 func (e *Engine) ChargingChanged() bool { return e.chargingChanged }
 
 // Snapshot returns the state to persist. Piles with nothing latched,
-// closed, pending or alerting are left out.
+// closed, pending or alerting are left out. It shares no memory with the
+// engine: the service encodes it on another goroutine while the engine
+// goes on.
 func (e *Engine) Snapshot() State {
 	s := State{Version: StateVersion, Piles: []PileSnapshot{}}
 	e.chargingChanged = false
