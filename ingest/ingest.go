@@ -439,6 +439,15 @@ func (in *Ingester) clientOptions(id, session string, connected *atomic.Bool, h 
 			in.m.connectionLost.WithLabelValues(session).Inc()
 			log.Warn().Err(err).Msg("MQTT connection lost; reconnecting")
 		})
+	if !live {
+		// A persistent session's broker sends what it kept (up to its
+		// inflight window) as soon as it accepts the connection, before
+		// OnConnect has subscribed and so given paho a route for it; paho
+		// neither hands on nor acks a message no route takes, and the
+		// broker then waits for that ack until the next reconnect: the
+		// readings are stuck, not stored. The default handler takes them.
+		opts.SetDefaultPublishHandler(h)
+	}
 	return opts
 }
 
