@@ -152,25 +152,18 @@ func TestMemoryPerPort(t *testing.T) {
 	}
 }
 
-// BenchmarkSnapshot measures Snapshot over 10,000 piles of which 10 hold a
-// latched port: the service persists it after every step with actions.
+// BenchmarkSnapshot measures Snapshot over 10,000 charging piles of which
+// 10 hold a latched port: the service persists it after every step with
+// actions.
 func BenchmarkSnapshot(b *testing.B) {
-	e := newTestEngine(b)
-	f := newFleet(10000, 10)
-	now := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
-	f.births(e, now)
-	f.round(e, now)
-	for i := 0; i < 10; i++ {
-		m := f.msgs[i*1000]
-		*m.Telemetry.Ports[0].TempC = 90
-		m.Telemetry.Seq++
-		e.Observe(now, m)
-	}
+	e := latchedEngine(b, 10000, 10)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if s := e.Snapshot(); len(s.Piles) != 10 {
-			b.Fatalf("snapshot holds %d piles, want 10", len(s.Piles))
+		// Every pile of the fleet is charging, and a pile charging is
+		// kept (so that a restart knows which went silent mid-charge).
+		if s := e.Snapshot(); len(s.Piles) != 10000 {
+			b.Fatalf("snapshot holds %d piles, want 10000", len(s.Piles))
 		}
 	}
 }
@@ -179,17 +172,7 @@ func BenchmarkSnapshot(b *testing.B) {
 // 10,000 piles holding a latched port (a mass trip), and the encoding the
 // service does after it.
 func BenchmarkSnapshotManyLatched(b *testing.B) {
-	e := newTestEngine(b)
-	f := newFleet(10000, 10)
-	now := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
-	f.births(e, now)
-	f.round(e, now)
-	for i := 0; i < 4000; i++ {
-		m := f.msgs[i*2]
-		*m.Telemetry.Ports[0].TempC = 90
-		m.Telemetry.Seq++
-		e.Observe(now, m)
-	}
+	e := latchedEngine(b, 10000, 4000)
 	b.Run("snapshot", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -204,4 +187,22 @@ func BenchmarkSnapshotManyLatched(b *testing.B) {
 			}
 		}
 	})
+}
+
+// latchedEngine is an engine with a fleet of piles (10 ports each) that
+// have reported once, of which latched, spread evenly, have port 1 latched
+// for overheating.
+func latchedEngine(b *testing.B, piles, latched int) *Engine {
+	e := newTestEngine(b)
+	f := newFleet(piles, 10)
+	now := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+	f.births(e, now)
+	f.round(e, now)
+	for i := range latched {
+		m := f.msgs[i*(piles/latched)]
+		*m.Telemetry.Ports[0].TempC = 90
+		m.Telemetry.Seq++
+		e.Observe(now, m)
+	}
+	return e
 }
